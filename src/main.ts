@@ -1,0 +1,143 @@
+import { pathToFileURL } from 'node:url';
+import type { Logger } from 'pino';
+import { Billing, type ClosedAccount, type SettleReport } from './billing/billing.ts';
+import { startSettlementWorker, type SettlementWorker } from './billing/worker.ts';
+import { SimulatedClock, systemClock, type Clock } from './clock.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { migrateToLatest } from './db/migrate.ts';
+import { openDatabase, type DatabaseHandle } from './db/open.ts';
+import { createLogger } from './log.ts';
+
+/** Moves the simulated clock (only with SIMULATED_CLOCK) and settles what became due. */
+export interface ClockControl {
+  readonly simulated: boolean;
+  now(): Date;
+  advance(seconds: number): Promise<{ now: Date; report: SettleReport }>;
+}
+
+export interface App {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly database: DatabaseHandle;
+  readonly billing: Billing;
+  readonly worker: SettlementWorker;
+  readonly clock: ClockControl;
+  close(): Promise<void>;
+}
+
+async function createClock(config: Config, database: DatabaseHandle): Promise<Clock> {
+  if (!config.simulatedClock) return systemClock;
+  const row = await database.db.selectFrom('simulated_clock').select('now_at').executeTakeFirst();
+  const start = config.simulatedClock.startAt ?? new Date();
+  // Simulated time never moves backwards across restarts.
+  const at = row && row.now_at.getTime() > start.getTime() ? row.now_at : start;
+  return new SimulatedClock(at);
+}
+
+async function persistClock(database: DatabaseHandle, now: Date): Promise<void> {
+  await database.db
+    .insertInto('simulated_clock')
+    .values({ now_at: now })
+    .onConflict((oc) => oc.column('id').doUpdateSet({ now_at: now }))
+    .execute();
+}
+
+/**
+ * The composition root: config -> logger -> database (embedded or DATABASE_URL) -> migrations ->
+ * billing and its worker. The only place that wires modules together.
+ */
+export async function start(config: Config, opts: { log?: Logger } = {}): Promise<App> {
+  const log = opts.log ?? createLogger(config.logLevel);
+  const database = await openDatabase(config, log);
+  const closers: (() => Promise<void>)[] = [() => database.close()];
+  const closeAll = async () => {
+    for (const c of closers.reverse()) {
+      await c().catch((err: unknown) => log.error({ err }, 'error during shutdown'));
+    }
+  };
+  try {
+    const applied = await migrateToLatest(database.db);
+    if (applied.length) log.info({ applied }, 'migrations applied');
+    const clock = await createClock(config, database);
+    if (clock.simulated) {
+      await persistClock(database, clock.now());
+      log.warn({ now: clock.now().toISOString() }, 'simulated clock is on');
+    }
+    const billing = new Billing(database.db, clock);
+    await billing.init(config.tariff);
+
+    const disconnectClosed = async (closed: readonly ClosedAccount[]) => {
+      log.info({ accounts: closed.length }, 'dorm service closed for accounts');
+    };
+    const worker = startSettlementWorker(billing, {
+      cron: config.settle.cron,
+      batchSize: config.settle.batchSize,
+      onClosed: disconnectClosed,
+      log: log.child({ module: 'settle' }),
+    });
+    closers.push(() => worker.stop());
+
+    const clockControl: ClockControl = {
+      simulated: clock.simulated,
+      now: () => clock.now(),
+      async advance(seconds) {
+        if (!(clock instanceof SimulatedClock)) throw new Error('the clock is not simulated');
+        const now = clock.advance(seconds);
+        await persistClock(database, now);
+        const report = await worker.runOnce();
+        return { now, report };
+      },
+    };
+
+    return { config, log, database, billing, worker, clock: clockControl, close: closeAll };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+}
+
+async function runFromCommandLine(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    process.stderr.write(`${e instanceof ConfigError ? e.message : String(e)}\n`);
+    process.exit(2);
+  }
+  const log = createLogger(config.logLevel);
+  let app: App;
+  try {
+    app = await start(config, { log });
+  } catch (err) {
+    log.fatal({ err }, 'start-up failed');
+    process.exit(1);
+  }
+  log.info('campus-aaa started');
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      log.error('shutdown took too long, exiting');
+      process.exit(1);
+    }, 20_000);
+    force.unref();
+    app
+      .close()
+      .then(() => {
+        log.info('stopped');
+        process.exit(0);
+      })
+      .catch((err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await runFromCommandLine();
+}
