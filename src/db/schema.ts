@@ -65,12 +65,84 @@ export interface SimulatedClockTable {
   now_at: Timestamp;
 }
 
+export type Area = 'dorm' | 'office';
+
+export interface AreaRule {
+  /** A request attribute such as NAS-Port-Id, Called-Station-Id or NAS-Identifier. */
+  attribute: string;
+  /** A regular expression matched against the attribute's value. */
+  pattern: string;
+  area: Area;
+}
+
+export interface NasClientsTable {
+  id: Generated<number>;
+  name: string;
+  address: string;
+  secret: string;
+  area: Area;
+  area_rules: ColumnType<AreaRule[], string | undefined, string>;
+  coa_port: ColumnType<number, number | undefined, number>;
+  message_authenticator: ColumnType<'require' | 'auto', 'require' | 'auto' | undefined, 'require' | 'auto'>;
+  source: ColumnType<'api' | 'file', 'api' | 'file' | undefined, 'api' | 'file'>;
+  enabled: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: DefaultTimestamp;
+  updated_at: DefaultTimestamp;
+}
+
+type Counter = ColumnType<number, number | undefined, number>;
+
+export interface AcctSessionsTable {
+  id: Generated<number>;
+  unique_id: string;
+  session_id: string;
+  account_id: number | null;
+  username: string;
+  nas_id: number | null;
+  nas_ip: string;
+  nas_identifier: string | null;
+  nas_port: number | null;
+  nas_port_id: string | null;
+  area: Area;
+  framed_ip: string | null;
+  calling_station_id: string | null;
+  called_station_id: string | null;
+  started_at: Date | null;
+  updated_at: Timestamp;
+  stopped_at: Date | null;
+  session_seconds: Counter;
+  input_octets: Counter;
+  output_octets: Counter;
+  input_packets: Counter;
+  output_packets: Counter;
+  interim_interval_seconds: number | null;
+  terminate_cause: string | null;
+  created_at: DefaultTimestamp;
+}
+
+export interface DisconnectRequestsTable {
+  id: Generated<number>;
+  session_id: number | null;
+  account_id: number | null;
+  nas_ip: string;
+  reason: 'arrears' | 'ended' | 'disabled' | 'staff';
+  requested_by: string | null;
+  outcome: 'ack' | 'nak' | 'timeout' | 'error' | null;
+  error_cause: number | null;
+  attempts: ColumnType<number, number | undefined, number>;
+  created_at: DefaultTimestamp;
+  finished_at: Date | null;
+}
+
 export interface Database {
   tariffs: TariffsTable;
   accounts: AccountsTable;
   cycles: CyclesTable;
   ledger_entries: LedgerEntriesTable;
   simulated_clock: SimulatedClockTable;
+  nas_clients: NasClientsTable;
+  acct_sessions: AcctSessionsTable;
+  disconnect_requests: DisconnectRequestsTable;
 }
 
 export type AccountRow = Selectable<AccountsTable>;
@@ -79,3 +151,6 @@ export type AccountUpdate = Updateable<AccountsTable>;
 export type CycleRow = Selectable<CyclesTable>;
 export type LedgerRow = Selectable<LedgerEntriesTable>;
 export type TariffRow = Selectable<TariffsTable>;
+export type NasClientRow = Selectable<NasClientsTable>;
+export type AcctSessionRow = Selectable<AcctSessionsTable>;
+export type DisconnectRequestRow = Selectable<DisconnectRequestsTable>;
