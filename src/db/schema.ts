@@ -134,6 +134,33 @@ export interface DisconnectRequestsTable {
   finished_at: Date | null;
 }
 
+export type ApiRole = 'admin' | 'operator' | 'payment' | 'readonly';
+
+export interface ApiTokensTable {
+  id: Generated<number>;
+  key_id: string;
+  token_hash: string;
+  name: string;
+  role: ApiRole;
+  created_by: string;
+  created_at: DefaultTimestamp;
+  expires_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  revoked_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  last_used_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: DefaultTimestamp;
+  actor: string;
+  action: string;
+  target_type: string;
+  target_id: string | null;
+  before: ColumnType<unknown, string | null | undefined, never>;
+  after: ColumnType<unknown, string | null | undefined, never>;
+  request_id: string | null;
+}
+
 export interface Database {
   tariffs: TariffsTable;
   accounts: AccountsTable;
@@ -143,6 +170,8 @@ export interface Database {
   nas_clients: NasClientsTable;
   acct_sessions: AcctSessionsTable;
   disconnect_requests: DisconnectRequestsTable;
+  api_tokens: ApiTokensTable;
+  audit_log: AuditLogTable;
 }
 
 export type AccountRow = Selectable<AccountsTable>;
@@ -154,3 +183,5 @@ export type TariffRow = Selectable<TariffsTable>;
 export type NasClientRow = Selectable<NasClientsTable>;
 export type AcctSessionRow = Selectable<AcctSessionsTable>;
 export type DisconnectRequestRow = Selectable<DisconnectRequestsTable>;
+export type ApiTokenRow = Selectable<ApiTokensTable>;
+export type AuditLogRow = Selectable<AuditLogTable>;
