@@ -1,5 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { Billing, type ClosedAccount, type SettleReport } from './billing/billing.ts';
 import { startSettlementWorker, type SettlementWorker } from './billing/worker.ts';
 import { SimulatedClock, systemClock, type Clock } from './clock.ts';
@@ -22,6 +23,8 @@ export interface App {
   readonly billing: Billing;
   readonly worker: SettlementWorker;
   readonly clock: ClockControl;
+  /** The Prometheus registry every subsystem registers its metrics on; the API serves it on /metrics. */
+  readonly metrics: Registry;
   close(): Promise<void>;
 }
 
@@ -65,6 +68,8 @@ export async function start(config: Config, opts: { log?: Logger } = {}): Promis
     }
     const billing = new Billing(database.db, clock);
     await billing.init(config.tariff);
+    const metrics = new Registry();
+    collectDefaultMetrics({ register: metrics });
 
     const disconnectClosed = async (closed: readonly ClosedAccount[]) => {
       log.info({ accounts: closed.length }, 'dorm service closed for accounts');
@@ -89,7 +94,7 @@ export async function start(config: Config, opts: { log?: Logger } = {}): Promis
       },
     };
 
-    return { config, log, database, billing, worker, clock: clockControl, close: closeAll };
+    return { config, log, database, billing, worker, clock: clockControl, metrics, close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;

@@ -1,0 +1,87 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { RadiusDecodeReason } from './errors.ts';
+
+/** Why the server dropped a datagram without answering (RFC 2865 §3: silently discarded). */
+export type DropReason =
+  | 'unknown_client'
+  | 'duplicate'
+  | 'db_unavailable'
+  | 'overload'
+  | 'shutting_down'
+  | 'unexpected_code'
+  | 'missing_attribute'
+  | 'internal_error'
+  | RadiusDecodeReason;
+
+/** Why an Access-Request was rejected. */
+export type RejectReason = 'bad_credentials' | 'unknown_user' | 'chap_unavailable' | 'no_credentials' | 'disabled' | 'arrears';
+
+/** The RADIUS server's Prometheus metrics; the API serves them on /metrics. */
+export interface RadiusMetrics {
+  /** Requests answered or dropped, by request code (access|accounting|status) and result. */
+  readonly requests: Counter<'code' | 'result'>;
+  readonly rejects: Counter<'reason'>;
+  readonly dropped: Counter<'reason'>;
+  /** Receipt-to-send time of answered requests. */
+  readonly latency: Histogram<'code'>;
+  /** How a dorm or office decision was reached: from the in-memory view, or via the database. */
+  readonly authPath: Counter<'path'>;
+  /** argon2 verifications actually run (cache misses). */
+  readonly passwordVerifications: Counter<'result'>;
+  readonly disconnects: Counter<'outcome'>;
+  /** Accounting records per group-commit transaction. */
+  readonly acctBatchSize: Histogram<string>;
+  readonly acctSessionsClosed: Counter<'why'>;
+  readonly nasClients: Gauge<string>;
+  readonly accountView: Gauge<'what'>;
+}
+
+function reuse<T>(registry: Registry, name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make();
+}
+
+/** Creates (or, on a registry that has them already, reuses) the RADIUS metrics. */
+export function createRadiusMetrics(registry: Registry): RadiusMetrics {
+  const registers = [registry];
+  return {
+    requests: reuse(registry, 'radius_requests_total', () =>
+      new Counter({ name: 'radius_requests_total', help: 'RADIUS requests by code and result', labelNames: ['code', 'result'] as const, registers }),
+    ),
+    rejects: reuse(registry, 'radius_access_rejects_total', () =>
+      new Counter({ name: 'radius_access_rejects_total', help: 'Access-Rejects by reason', labelNames: ['reason'] as const, registers }),
+    ),
+    dropped: reuse(registry, 'radius_dropped_total', () =>
+      new Counter({ name: 'radius_dropped_total', help: 'Datagrams dropped without an answer, by reason', labelNames: ['reason'] as const, registers }),
+    ),
+    latency: reuse(registry, 'radius_request_duration_seconds', () =>
+      new Histogram({
+        name: 'radius_request_duration_seconds',
+        help: 'Time from receipt to reply',
+        labelNames: ['code'] as const,
+        buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
+        registers,
+      }),
+    ),
+    authPath: reuse(registry, 'radius_auth_decisions_total', () =>
+      new Counter({ name: 'radius_auth_decisions_total', help: 'Authorization decisions by path (memory or database)', labelNames: ['path'] as const, registers }),
+    ),
+    passwordVerifications: reuse(registry, 'radius_password_verifications_total', () =>
+      new Counter({ name: 'radius_password_verifications_total', help: 'argon2 verifications run (credential cache misses)', labelNames: ['result'] as const, registers }),
+    ),
+    disconnects: reuse(registry, 'radius_disconnects_total', () =>
+      new Counter({ name: 'radius_disconnects_total', help: 'RFC 5176 Disconnect-Requests by outcome', labelNames: ['outcome'] as const, registers }),
+    ),
+    acctBatchSize: reuse(registry, 'radius_acct_batch_size', () =>
+      new Histogram({ name: 'radius_acct_batch_size', help: 'Accounting records per group commit', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers }),
+    ),
+    acctSessionsClosed: reuse(registry, 'radius_acct_sessions_closed_total', () =>
+      new Counter({ name: 'radius_acct_sessions_closed_total', help: 'Sessions closed other than by a Stop', labelNames: ['why'] as const, registers }),
+    ),
+    nasClients: reuse(registry, 'radius_nas_clients', () =>
+      new Gauge({ name: 'radius_nas_clients', help: 'Enabled NAS clients loaded', registers }),
+    ),
+    accountView: reuse(registry, 'radius_account_view', () =>
+      new Gauge({ name: 'radius_account_view', help: 'In-memory account view: accounts and running cycles held', labelNames: ['what'] as const, registers }),
+    ),
+  };
+}
