@@ -25,6 +25,8 @@ export interface AccountsTable {
   display_name: string | null;
   status: ColumnType<AccountStatus, AccountStatus | undefined, AccountStatus>;
   password_hash: string;
+  /** AES-256-GCM sealed password for CHAP (migration 0004), bound to id and password_hash; null = PAP only. */
+  chap_credential: ColumnType<Buffer | null, Buffer | null | undefined, Buffer | null>;
   balance_fen: ColumnType<number, number | undefined, number>;
   created_at: DefaultTimestamp;
   updated_at: DefaultTimestamp;
