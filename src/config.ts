@@ -34,6 +34,12 @@ const cronExpression = z
     return n === 5 || n === 6;
   }, 'must be a cron expression of 5 or 6 fields');
 
+/** The 32 bytes of a CREDENTIAL_KEY given as 64 hex digits or base64, or null when it is neither. */
+export function credentialKeyBytes(text: string): Buffer | null {
+  const bytes = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : /^[A-Za-z0-9+/_-]{43}=?$/.test(text) ? Buffer.from(text, 'base64') : null;
+  return bytes && bytes.length === 32 ? bytes : null;
+}
+
 const envSchema = z.object({
   DATABASE_URL: z
     .string()
@@ -54,6 +60,12 @@ const envSchema = z.object({
     .transform((v) => (v ? v : null)),
   ACCT_STALE_INTERVALS: z.coerce.number().int().min(1).max(100).default(3),
   ACCT_DEFAULT_INTERIM_SECONDS: z.coerce.number().int().min(60).max(86_400).default(600),
+  CREDENTIAL_KEY: z
+    .string()
+    .trim()
+    .optional()
+    .transform((v) => (v ? v : null))
+    .refine((v) => v === null || credentialKeyBytes(v) !== null, 'must be 32 bytes as 64 hex digits or base64'),
   API_HOST: z.string().trim().min(1).default('127.0.0.1'),
   API_PORT: port.default(8080),
   ADMIN_TOKEN: z
@@ -86,6 +98,8 @@ export interface Config {
     readonly nasClientsFile: string | null;
     readonly staleIntervals: number;
     readonly defaultInterimSeconds: number;
+    /** CREDENTIAL_KEY: seals reversible credentials so CHAP can be offered; null = PAP only. */
+    readonly credentialKey: string | null;
   };
   readonly api: { readonly host: string; readonly port: number; readonly adminToken: string | null };
   readonly logLevel: (typeof logLevels)[number];
@@ -144,6 +158,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       nasClientsFile: e.NAS_CLIENTS_FILE,
       staleIntervals: e.ACCT_STALE_INTERVALS,
       defaultInterimSeconds: e.ACCT_DEFAULT_INTERIM_SECONDS,
+      credentialKey: e.CREDENTIAL_KEY,
     },
     api: { host: e.API_HOST, port: e.API_PORT, adminToken: e.ADMIN_TOKEN },
     logLevel: e.LOG_LEVEL,
