@@ -1,13 +1,16 @@
 import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { startApi } from './api/app.ts';
 import { Billing, type ClosedAccount, type SettleReport } from './billing/billing.ts';
 import { startSettlementWorker, type SettlementWorker } from './billing/worker.ts';
 import { SimulatedClock, systemClock, type Clock } from './clock.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
-import { migrateToLatest } from './db/migrate.ts';
+import { migrateToLatest, migrationsApplied } from './db/migrate.ts';
 import { openDatabase, type DatabaseHandle } from './db/open.ts';
+import { AppError } from './errors.ts';
 import { createLogger } from './log.ts';
+import type { Disconnector } from './radius/disconnect.ts';
 
 /** Moves the simulated clock (only with SIMULATED_CLOCK) and settles what became due. */
 export interface ClockControl {
@@ -25,6 +28,8 @@ export interface App {
   readonly clock: ClockControl;
   /** The Prometheus registry every subsystem registers its metrics on; the API serves it on /metrics. */
   readonly metrics: Registry;
+  /** The admin API; `url` is the bound address (the real port when API_PORT=0). */
+  readonly api: { readonly url: string };
   close(): Promise<void>;
 }
 
@@ -94,7 +99,34 @@ export async function start(config: Config, opts: { log?: Logger } = {}): Promis
       },
     };
 
-    return { config, log, database, billing, worker, clock: clockControl, metrics, close: closeAll };
+    // Until the RADIUS server is wired here, a disconnect answers 503 instead of pretending to succeed.
+    const disconnector: Disconnector = {
+      disconnectSession: async () => {
+        throw new AppError('unavailable', 'RFC 5176 disconnect is not available: no RADIUS server in this process');
+      },
+      disconnectAccount: async () => {
+        throw new AppError('unavailable', 'RFC 5176 disconnect is not available: no RADIUS server in this process');
+      },
+    };
+    const api = await startApi(
+      {
+        db: database.db,
+        pool: database.pool,
+        billing,
+        disconnector,
+        clock: clockControl,
+        settleNow: () => worker.runOnce(),
+        adminToken: config.api.adminToken,
+        log,
+        metrics,
+        migrationsApplied: () => migrationsApplied(database.db),
+      },
+      { host: config.api.host, port: config.api.port },
+    );
+    closers.push(() => api.close());
+    log.info({ url: api.url }, 'admin api listening');
+
+    return { config, log, database, billing, worker, clock: clockControl, metrics, api: { url: api.url }, close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;
