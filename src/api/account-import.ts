@@ -177,7 +177,8 @@ export async function* csvRows(chunks: AsyncIterable<string>): AsyncGenerator<Ra
     }
     row++;
     if (rec.fields.length !== columns.length) {
-      yield { row, line: rec.line, values: null, parseError: `expected ${columns.length} fields, found ${rec.fields.length}` };
+      const hint = rec.fields.length > columns.length ? ' (quote values that contain commas, such as a passwordHash: "$argon2id$v=19$m=...,t=...,p=...$...")' : '';
+      yield { row, line: rec.line, values: null, parseError: `expected ${columns.length} fields, found ${rec.fields.length}${hint}` };
       continue;
     }
     const values: Record<string, unknown> = {};

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { validatorCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { hashPassword } from '../../billing/password.ts';
 import {
@@ -72,7 +72,7 @@ export const importRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
     {
       config: { permission: 'admin' },
       // The body is a stream checked row by row below; the schema documents the rows.
-      validatorCompiler: () => (data) => ({ value: data }),
+      validatorCompiler: (route) => (route.httpPart === 'body' ? (data: unknown) => ({ value: data }) : validatorCompiler(route as unknown as Parameters<typeof validatorCompiler>[0])),
       schema: {
         tags: ['accounts'],
         summary: 'Import accounts from CSV, NDJSON or a JSON array: all or nothing, with a report of every bad row',

@@ -10,6 +10,19 @@ import type { Disconnector } from '../../../src/radius/disconnect.ts';
 import { newBilling } from '../../helpers/billing.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/db.ts';
 
+/**
+ * For tests whose requests never disconnect anything: fails loudly if one does. Tests of disconnects
+ * use the real RadiusDisconnector against a UDP listener playing the NAS.
+ */
+export const neverDisconnects: Disconnector = {
+  disconnectSession: async () => {
+    throw new Error('this test does not expect a disconnect');
+  },
+  disconnectAccount: async () => {
+    throw new Error('this test does not expect a disconnect');
+  },
+};
+
 export const ADMIN_TOKEN = 'env-admin-token-for-tests-0123456789';
 
 export interface TestApi {
@@ -24,13 +37,13 @@ export interface TestApi {
 }
 
 export interface TestApiOptions {
-  readonly disconnector: Disconnector;
+  readonly disconnector?: Disconnector;
   readonly simulated?: boolean;
   readonly radiusReady?: () => boolean;
 }
 
 /** The API over a fresh database cloned from the migrated template, with a simulated clock. */
-export async function startTestApi(opts: TestApiOptions): Promise<TestApi> {
+export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> {
   const t = await createTestDatabase({ poolMax: 30 });
   const { billing, clock } = await newBilling(t.db);
   const metrics = new Registry();
@@ -39,7 +52,7 @@ export async function startTestApi(opts: TestApiOptions): Promise<TestApi> {
     db: t.db,
     pool: t.pool,
     billing,
-    disconnector: opts.disconnector,
+    disconnector: opts.disconnector ?? neverDisconnects,
     clock: {
       simulated,
       now: () => clock.now(),
@@ -76,3 +89,6 @@ export async function startTestApi(opts: TestApiOptions): Promise<TestApi> {
 export function auth(token: string): { authorization: string } {
   return { authorization: `Bearer ${token}` };
 }
+
+/** A valid-looking argon2id PHC string: tests that never log in skip the KDF's cost. */
+export const PHC = '$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0000000000000000000000000000000000000000000';
