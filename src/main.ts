@@ -8,9 +8,9 @@ import { SimulatedClock, systemClock, type Clock } from './clock.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { migrateToLatest, migrationsApplied } from './db/migrate.ts';
 import { openDatabase, type DatabaseHandle } from './db/open.ts';
-import { AppError } from './errors.ts';
+import { verifyPassword } from './billing/password.ts';
 import { createLogger } from './log.ts';
-import type { Disconnector } from './radius/disconnect.ts';
+import { startRadius, type RadiusService } from './radius/server.ts';
 
 /** Moves the simulated clock (only with SIMULATED_CLOCK) and settles what became due. */
 export interface ClockControl {
@@ -30,6 +30,8 @@ export interface App {
   readonly metrics: Registry;
   /** The admin API; `url` is the bound address (the real port when API_PORT=0). */
   readonly api: { readonly url: string };
+  /** The RADIUS server: bound ports (the real ones when RADIUS_*_PORT=0) and the RFC 5176 Disconnect client. */
+  readonly radius: RadiusService;
   close(): Promise<void>;
 }
 
@@ -52,7 +54,7 @@ async function persistClock(database: DatabaseHandle, now: Date): Promise<void> 
 
 /**
  * The composition root: config -> logger -> database (embedded or DATABASE_URL) -> migrations ->
- * billing and its worker. The only place that wires modules together.
+ * billing -> RADIUS server -> settlement worker -> admin API. The only place that wires modules together.
  */
 export async function start(config: Config, opts: { log?: Logger } = {}): Promise<App> {
   const log = opts.log ?? createLogger(config.logLevel);
@@ -76,8 +78,22 @@ export async function start(config: Config, opts: { log?: Logger } = {}): Promis
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics });
 
+    const radius = await startRadius({
+      config: config.radius,
+      db: database.db,
+      databaseUrl: database.url,
+      billing,
+      log: log.child({ module: 'radius' }),
+      registry: metrics,
+      verifyPassword,
+    });
+    closers.push(() => radius.close());
+    const disconnector = radius.disconnector;
+
+    // Settlement closed these accounts' dorm service: disconnect their online dorm sessions (RFC 5176).
     const disconnectClosed = async (closed: readonly ClosedAccount[]) => {
       log.info({ accounts: closed.length }, 'dorm service closed for accounts');
+      await Promise.all(closed.map((c) => disconnector.disconnectAccount(c.accountId, c.reason, 'settlement', 'dorm')));
     };
     const worker = startSettlementWorker(billing, {
       cron: config.settle.cron,
@@ -99,15 +115,6 @@ export async function start(config: Config, opts: { log?: Logger } = {}): Promis
       },
     };
 
-    // Until the RADIUS server is wired here, a disconnect answers 503 instead of pretending to succeed.
-    const disconnector: Disconnector = {
-      disconnectSession: async () => {
-        throw new AppError('unavailable', 'RFC 5176 disconnect is not available: no RADIUS server in this process');
-      },
-      disconnectAccount: async () => {
-        throw new AppError('unavailable', 'RFC 5176 disconnect is not available: no RADIUS server in this process');
-      },
-    };
     const api = await startApi(
       {
         db: database.db,
@@ -120,13 +127,14 @@ export async function start(config: Config, opts: { log?: Logger } = {}): Promis
         log,
         metrics,
         migrationsApplied: () => migrationsApplied(database.db),
+        radiusReady: () => radius.ready(),
       },
       { host: config.api.host, port: config.api.port },
     );
     closers.push(() => api.close());
     log.info({ url: api.url }, 'admin api listening');
 
-    return { config, log, database, billing, worker, clock: clockControl, metrics, api: { url: api.url }, close: closeAll };
+    return { config, log, database, billing, worker, clock: clockControl, metrics, api: { url: api.url }, radius, close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;

@@ -1,0 +1,437 @@
+import dgram from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Billing } from '../billing/billing.ts';
+import { credentialKeyBytes, type Config } from '../config.ts';
+import type { Database } from '../db/schema.ts';
+import { isAppError } from '../errors.ts';
+import { AccountingWriter, closeStaleSessions, isDataError, planAccounting } from './accounting.ts';
+import { AccountView } from './account-view.ts';
+import { Authenticator, AuthUnavailableError, replyAttributes } from './auth.ts';
+import { CredentialCache } from './auth-cache.ts';
+import { DbListener } from './db-listener.ts';
+import { loadDictionary, type Dictionary } from './dictionary.ts';
+import { RadiusDisconnector } from './disconnect.ts';
+import { RadiusDecodeError } from './errors.ts';
+import { createRadiusMetrics, type DropReason, type RadiusMetrics } from './metrics.ts';
+import { readNasClientsFile } from './nas-file.ts';
+import { listNasClients, syncFileNasClients } from './nas-store.ts';
+import { compileAreaRules, NasTable, parseNetwork, type NasEntry } from './nas-table.ts';
+import { decodePacket, encodeResponse, PacketCode, type RadiusPacket } from './packet.ts';
+import { ReplyCache, replyCacheKey } from './reply-cache.ts';
+
+export interface RadiusServerOptions {
+  readonly db: Kysely<Database>;
+  /** For the LISTEN connection (a dedicated client, not from the pool). */
+  readonly databaseUrl: string;
+  readonly billing: Billing;
+  readonly dictionary: Dictionary;
+  readonly log: Logger;
+  readonly metrics: RadiusMetrics;
+  readonly verifyPassword: (passwordHash: string, password: string) => Promise<boolean>;
+  readonly host: string;
+  readonly authPort: number;
+  readonly acctPort: number;
+  readonly nasClientsFile: string | null;
+  readonly staleIntervals: number;
+  readonly defaultInterimSeconds: number;
+  readonly credentialKey: Buffer | null;
+  /** How often stale sessions are swept; default 60 s. */
+  readonly sweepIntervalMs?: number;
+}
+
+type Port = 'auth' | 'acct';
+
+const CODE_LABEL: Record<number, string> = {
+  [PacketCode.AccessRequest]: 'access',
+  [PacketCode.AccountingRequest]: 'accounting',
+  [PacketCode.StatusServer]: 'status',
+};
+
+const RECV_BUFFER = 4 << 20;
+const LOG_EVERY_MS = 10_000;
+
+/**
+ * The RADIUS server: UDP sockets (RFC 2865 §3 auth, RFC 2866 §3 accounting, dual-stack), NAS clients
+ * looked up by source address, the RFC 5080 §2.2.2 reply cache, and dispatch to authorization and
+ * group-committed accounting. Anything malformed or unauthentic is dropped silently and counted.
+ */
+export class RadiusServer {
+  #nas = new NasTable([]);
+  readonly #view: AccountView;
+  readonly #auth: Authenticator;
+  readonly #writer: AccountingWriter;
+  readonly #listener: DbListener;
+  readonly #caches: Record<Port, ReplyCache> = { auth: new ReplyCache(), acct: new ReplyCache() };
+  readonly #sockets: Partial<Record<Port, dgram.Socket>> = {};
+  readonly #maSeen = new Set<number>();
+  readonly #lastLog = new Map<string, { at: number; suppressed: number }>();
+  readonly #timers: NodeJS.Timeout[] = [];
+  #inFlight = 0;
+  #idle: (() => void)[] = [];
+  #closing = false;
+  #nasReload: Promise<void> = Promise.resolve();
+  #nasReloadQueued = false;
+  readonly #droppedChild = new Map<string, { inc(): void }>();
+
+  constructor(private readonly o: RadiusServerOptions) {
+    this.#view = new AccountView(o.db);
+    this.#view.onError((err) => this.#warn('view_refresh', { err }, 'account view refresh failed'));
+    const credentials = new CredentialCache(o.verifyPassword);
+    this.#auth = new Authenticator({
+      db: o.db,
+      billing: o.billing,
+      view: this.#view,
+      credentials,
+      credentialKey: o.credentialKey,
+      metrics: o.metrics,
+      log: o.log,
+      now: () => o.billing.clock.now(),
+    });
+    this.#writer = new AccountingWriter(o.db, {
+      onCommit: (size, closed) => {
+        o.metrics.acctBatchSize.observe(size);
+        if (closed > 0) o.metrics.acctSessionsClosed.labels('nas_reboot').inc(closed);
+      },
+      onBadRecord: (err) => this.#warn('bad_record', { err }, 'accounting record refused by the database'),
+    });
+    this.#listener = new DbListener({
+      url: o.databaseUrl,
+      channels: ['nas_clients_changed', 'accounts_changed'],
+      log: o.log,
+      onConnected: async () => {
+        await this.#reloadNas();
+        await this.#view.reload();
+        this.#updateGauges();
+        o.log.info({ accounts: this.#view.size, nasClients: this.#nas.size }, 'account view and NAS clients loaded');
+      },
+      onDisconnected: () => this.#view.invalidate(),
+      onNotification: (channel, payload) => {
+        if (channel === 'accounts_changed') this.#view.notify(payload);
+        else this.#queueNasReload();
+      },
+    });
+  }
+
+  /** The NAS client owning `address`, for the Disconnect client. */
+  nasFor(address: string): NasEntry | undefined {
+    return this.#nas.lookup(address);
+  }
+
+  get view(): AccountView {
+    return this.#view;
+  }
+
+  /** Bound, not closing, and in touch with the database (the change listener is connected). */
+  get ready(): boolean {
+    return !this.#closing && this.#sockets.auth !== undefined && this.#listener.connected;
+  }
+
+  /** Syncs NAS_CLIENTS_FILE, loads clients and accounts, binds the sockets; resolves with the bound ports. */
+  async start(): Promise<{ authPort: number; acctPort: number }> {
+    const { o } = this;
+    if (o.nasClientsFile) {
+      const clients = await readNasClientsFile(o.nasClientsFile);
+      const r = await syncFileNasClients(o.db, clients);
+      o.log.info({ file: o.nasClientsFile, ...r }, 'NAS clients file synced');
+    }
+    await this.#listener.start();
+    this.#sockets.auth = await this.#bind('auth', o.authPort);
+    this.#sockets.acct = await this.#bind('acct', o.acctPort);
+    this.#every(1_000, () => {
+      const now = Date.now();
+      this.#caches.auth.sweep(now);
+      this.#caches.acct.sweep(now);
+    });
+    this.#every(o.sweepIntervalMs ?? 60_000, () => void this.sweepStale());
+    this.#every(15_000, () => this.#updateGauges());
+    const ports = { authPort: this.#sockets.auth.address().port, acctPort: this.#sockets.acct.address().port };
+    o.log.info({ host: o.host, ...ports }, 'radius server listening');
+    return ports;
+  }
+
+  #every(ms: number, fn: () => void): void {
+    const t = setInterval(fn, ms);
+    t.unref();
+    this.#timers.push(t);
+  }
+
+  #updateGauges(): void {
+    this.o.metrics.nasClients.set(this.#nas.size);
+    this.o.metrics.accountView.labels('accounts').set(this.#view.size);
+    this.o.metrics.accountView.labels('running_cycles').set(this.#view.runningCycles);
+  }
+
+  async #bind(port: Port, number: number): Promise<dgram.Socket> {
+    const host = this.o.host;
+    const v6 = isIPv6(host);
+    const socket = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: false, recvBufferSize: RECV_BUFFER, sendBufferSize: RECV_BUFFER });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind({ address: host, port: number, exclusive: true }, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    socket.on('error', (err) => this.#warn('socket', { err, port }, 'radius socket error'));
+    socket.on('message', (msg, rinfo) => this.#onMessage(port, socket, msg, rinfo));
+    return socket;
+  }
+
+  #queueNasReload(): void {
+    if (this.#nasReloadQueued) return;
+    this.#nasReloadQueued = true;
+    this.#nasReload = this.#nasReload.then(async () => {
+      this.#nasReloadQueued = false;
+      await this.#reloadNas().catch((err: unknown) => this.#warn('nas_reload', { err }, 'reloading NAS clients failed; keeping the previous set'));
+    });
+  }
+
+  async #reloadNas(): Promise<void> {
+    const clients = await listNasClients(this.o.db);
+    const entries: NasEntry[] = [];
+    for (const c of clients) {
+      if (!c.enabled) continue;
+      const network = parseNetwork(c.address);
+      if ('error' in network) continue;
+      const rules = compileAreaRules(c.areaRules.filter((r) => this.o.dictionary.attribute(r.attribute) !== undefined));
+      if (rules.length !== c.areaRules.length) this.o.log.warn({ nas: c.name }, 'area rules naming unknown attributes are ignored');
+      entries.push({
+        id: c.id,
+        name: c.name,
+        network,
+        secret: Buffer.from(c.secret, 'utf8'),
+        area: c.area,
+        areaRules: rules,
+        coaPort: c.coaPort,
+        requireMessageAuthenticator: c.messageAuthenticator === 'require',
+      });
+    }
+    this.#nas = new NasTable(entries);
+    this.o.metrics.nasClients.set(this.#nas.size);
+  }
+
+  #drop(reason: DropReason, code: number | undefined): void {
+    let child = this.#droppedChild.get(reason);
+    if (child === undefined) {
+      child = this.o.metrics.dropped.labels(reason);
+      this.#droppedChild.set(reason, child);
+    }
+    child.inc();
+    this.o.metrics.requests.labels(CODE_LABEL[code ?? 0] ?? 'other', 'dropped').inc();
+  }
+
+  /** Logs at most once per 10 s per kind, with how many were suppressed; never attribute values. */
+  #warn(kind: string, fields: Record<string, unknown>, msg: string): void {
+    const now = Date.now();
+    const last = this.#lastLog.get(kind);
+    if (last && now - last.at < LOG_EVERY_MS) {
+      last.suppressed++;
+      return;
+    }
+    this.#lastLog.set(kind, { at: now, suppressed: 0 });
+    this.o.log.warn({ ...fields, kind, suppressed: last?.suppressed ?? 0 }, msg);
+  }
+
+  #onMessage(port: Port, socket: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    const started = performance.now();
+    const code = msg.length > 0 ? msg[0] : undefined;
+    if (this.#closing) return this.#drop('shutting_down', code);
+    const nas = this.#nas.lookup(rinfo.address);
+    if (nas === undefined) {
+      this.#warn('unknown_client', { source: rinfo.address }, 'packet from an unknown address dropped');
+      return this.#drop('unknown_client', code);
+    }
+    if (msg.length < 20) return this.#drop('too_short', code);
+    const allowed = port === 'auth' ? code === PacketCode.AccessRequest || code === PacketCode.StatusServer : code === PacketCode.AccountingRequest || code === PacketCode.StatusServer;
+    if (!allowed) {
+      this.#warn('unexpected_code', { nas: nas.name, port, code }, 'packet with a code this port does not serve dropped');
+      return this.#drop('unexpected_code', code);
+    }
+    const cache = this.#caches[port];
+    const key = replyCacheKey(rinfo.address, rinfo.port, msg[1] as number, msg.subarray(4, 20));
+    const seen = cache.begin(key, Date.now());
+    if (seen.kind === 'replay') {
+      socket.send(seen.reply, rinfo.port, rinfo.address);
+      this.o.metrics.requests.labels(CODE_LABEL[code!] ?? 'other', 'replayed').inc();
+      return;
+    }
+    if (seen.kind === 'in-progress') return this.#drop('duplicate', code);
+    let req: RadiusPacket;
+    try {
+      req = decodePacket(msg, {
+        dictionary: this.o.dictionary,
+        secret: nas.secret,
+        requireMessageAuthenticator: nas.requireMessageAuthenticator || this.#maSeen.has(nas.id),
+      });
+    } catch (e) {
+      cache.abandon(key);
+      if (e instanceof RadiusDecodeError) {
+        this.#warn(`decode:${e.reason}`, { nas: nas.name, source: rinfo.address, reason: e.reason }, 'malformed or unauthentic packet dropped');
+        return this.#drop(e.reason, code);
+      }
+      this.#warn('decode:internal', { err: e, nas: nas.name }, 'packet decoding failed');
+      return this.#drop('internal_error', code);
+    }
+    // messageAuthenticator 'auto' (FreeRADIUS's "auto"): once a NAS has sent one, it must always send one.
+    if (req.hasMessageAuthenticator && req.code === PacketCode.AccessRequest && !nas.requireMessageAuthenticator) this.#maSeen.add(nas.id);
+    this.#inFlight++;
+    void this.#handle(port, socket, req, nas, rinfo, key, started).finally(() => {
+      if (--this.#inFlight === 0) for (const f of this.#idle.splice(0)) f();
+    });
+  }
+
+  async #handle(port: Port, socket: dgram.Socket, req: RadiusPacket, nas: NasEntry, rinfo: dgram.RemoteInfo, key: string, started: number): Promise<void> {
+    const cache = this.#caches[port];
+    const label = CODE_LABEL[req.code] ?? 'other';
+    const { metrics } = this.o;
+    try {
+      let reply: Buffer;
+      let result: string;
+      if (req.code === PacketCode.StatusServer) {
+        // RFC 5997 §3: Access-Accept on the auth port, Accounting-Response on the accounting port; not cached.
+        reply = encodeResponse(req, port === 'auth' ? PacketCode.AccessAccept : PacketCode.AccountingResponse, [], nas.secret);
+        cache.abandon(key);
+        socket.send(reply, rinfo.port, rinfo.address);
+        metrics.requests.labels(label, 'answered').inc();
+        metrics.latency.labels(label).observe((performance.now() - started) / 1000);
+        return;
+      }
+      if (req.code === PacketCode.AccessRequest) {
+        const d = await this.#auth.decide(req, nas);
+        reply = encodeResponse(req, d.kind === 'accept' ? PacketCode.AccessAccept : PacketCode.AccessReject, replyAttributes(d, this.o.defaultInterimSeconds), nas.secret);
+        result = d.kind;
+        if (d.kind === 'reject') metrics.rejects.labels(d.reason).inc();
+      } else {
+        const plan = planAccounting(req, nas, rinfo.address, this.o.billing.clock.now());
+        if (plan.kind === 'drop') {
+          cache.abandon(key);
+          this.#warn('acct:missing', { nas: nas.name }, 'accounting request without Acct-Status-Type or Acct-Session-Id dropped');
+          return this.#drop(plan.reason, req.code);
+        }
+        // RFC 2866 §2: the response goes out only once the record is committed.
+        if (plan.kind === 'store') await this.#writer.submit(plan.record);
+        reply = encodeResponse(req, PacketCode.AccountingResponse, [], nas.secret);
+        result = 'stored';
+      }
+      cache.complete(key, reply, Date.now());
+      socket.send(reply, rinfo.port, rinfo.address);
+      metrics.requests.labels(label, result).inc();
+      metrics.latency.labels(label).observe((performance.now() - started) / 1000);
+    } catch (e) {
+      cache.abandon(key);
+      if (e instanceof AuthUnavailableError) {
+        this.#warn(`unavailable:${e.reason}`, { err: e.cause, nas: nas.name }, e.reason === 'overload' ? 'overloaded: request dropped' : 'database unavailable: request dropped');
+        return this.#drop(e.reason, req.code);
+      }
+      if (e instanceof RadiusDecodeError) {
+        this.#warn(`decode:${e.reason}`, { nas: nas.name, reason: e.reason }, 'malformed packet dropped');
+        return this.#drop(e.reason, req.code);
+      }
+      if (req.code === PacketCode.AccountingRequest && !isDataError(e) && !isAppError(e)) {
+        this.#warn('acct:unavailable', { err: e, nas: nas.name }, 'database unavailable: accounting request dropped');
+        return this.#drop('db_unavailable', req.code);
+      }
+      this.#warn('internal', { err: e, nas: nas.name }, 'request failed');
+      return this.#drop('internal_error', req.code);
+    }
+  }
+
+  /** Closes sessions with no update for ACCT_STALE_INTERVALS interim intervals. */
+  async sweepStale(): Promise<number> {
+    try {
+      const n = await closeStaleSessions(this.o.db, this.o.billing.clock.now(), this.o.staleIntervals, this.o.defaultInterimSeconds);
+      if (n > 0) {
+        this.o.metrics.acctSessionsClosed.labels('stale').inc(n);
+        this.o.log.info({ closed: n }, 'stale accounting sessions closed');
+      }
+      return n;
+    } catch (err) {
+      this.#warn('sweep', { err }, 'closing stale sessions failed');
+      return 0;
+    }
+  }
+
+  /** Stops reading, finishes in-flight requests and pending group commits, then closes the sockets. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    for (const t of this.#timers) clearInterval(t);
+    if (this.#inFlight > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+    await this.#writer.drain();
+    for (const s of Object.values(this.#sockets)) await new Promise<void>((resolve) => s.close(() => resolve()));
+    await this.#listener.stop();
+    await this.#nasReload;
+    await this.#view.settled();
+  }
+}
+
+/** What main.ts wires: the bound ports, the Disconnect client, and the parts tests look into. */
+export interface RadiusService {
+  readonly authPort: number;
+  readonly acctPort: number;
+  readonly disconnector: RadiusDisconnector;
+  readonly server: RadiusServer;
+  readonly metrics: RadiusMetrics;
+  /** For the readiness probe: see RadiusServer.ready. */
+  ready(): boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the RADIUS server and its Disconnect client from the configuration; `close` stops reading,
+ * finishes in-flight requests and pending group commits (the caller then closes the pool).
+ */
+export async function startRadius(o: {
+  readonly config: Config['radius'];
+  readonly db: Kysely<Database>;
+  readonly databaseUrl: string;
+  readonly billing: Billing;
+  readonly log: Logger;
+  readonly registry: Registry;
+  readonly verifyPassword: (passwordHash: string, password: string) => Promise<boolean>;
+  readonly dictionary?: Dictionary;
+  readonly disconnectTimeoutsMs?: readonly number[];
+}): Promise<RadiusService> {
+  const dictionary = o.dictionary ?? loadDictionary();
+  const metrics = createRadiusMetrics(o.registry);
+  const key = o.config.credentialKey === null ? null : credentialKeyBytes(o.config.credentialKey);
+  const server = new RadiusServer({
+    db: o.db,
+    databaseUrl: o.databaseUrl,
+    billing: o.billing,
+    dictionary,
+    log: o.log,
+    metrics,
+    verifyPassword: o.verifyPassword,
+    host: o.config.host,
+    authPort: o.config.authPort,
+    acctPort: o.config.acctPort,
+    nasClientsFile: o.config.nasClientsFile,
+    staleIntervals: o.config.staleIntervals,
+    defaultInterimSeconds: o.config.defaultInterimSeconds,
+    credentialKey: key,
+  });
+  const ports = await server.start();
+  const disconnector = new RadiusDisconnector({
+    db: o.db,
+    dictionary,
+    log: o.log.child({ module: 'disconnect' }),
+    metrics,
+    now: () => o.billing.clock.now(),
+    nasFor: (address) => server.nasFor(address),
+    ...(o.disconnectTimeoutsMs ? { timeoutsMs: o.disconnectTimeoutsMs } : {}),
+  });
+  return {
+    ...ports,
+    disconnector,
+    server,
+    metrics,
+    ready: () => server.ready,
+    async close() {
+      await server.close();
+      await disconnector.close();
+    },
+  };
+}
