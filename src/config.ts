@@ -81,6 +81,7 @@ const envSchema = z.object({
   RENEWAL: z.enum(['continuous', 'on-login']).default('continuous'),
   SETTLE_CRON: cronExpression.default('* * * * *'),
   SETTLE_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(5000),
+  SETTLE_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(2),
   SIMULATED_CLOCK: simulatedClock.default(null),
 });
 
@@ -109,7 +110,7 @@ export interface Config {
     readonly thresholdFen: number;
     readonly renewal: Renewal;
   };
-  readonly settle: { readonly cron: string; readonly batchSize: number };
+  readonly settle: { readonly cron: string; readonly batchSize: number; readonly concurrency: number };
   /** Null when the real clock is used. */
   readonly simulatedClock: { readonly startAt: Date | null } | null;
 }
@@ -168,7 +169,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       thresholdFen: e.TARIFF_THRESHOLD_FEN,
       renewal: e.RENEWAL,
     },
-    settle: { cron: e.SETTLE_CRON, batchSize: e.SETTLE_BATCH_SIZE },
+    settle: { cron: e.SETTLE_CRON, batchSize: e.SETTLE_BATCH_SIZE, concurrency: e.SETTLE_CONCURRENCY },
     simulatedClock: e.SIMULATED_CLOCK,
   });
 }

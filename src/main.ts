@@ -98,6 +98,7 @@ export async function start(config: Config, opts: { log?: Logger } = {}): Promis
     const worker = startSettlementWorker(billing, {
       cron: config.settle.cron,
       batchSize: config.settle.batchSize,
+      concurrency: config.settle.concurrency,
       onClosed: disconnectClosed,
       log: log.child({ module: 'settle' }),
     });

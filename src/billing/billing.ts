@@ -191,28 +191,31 @@ export class Billing {
    * Settles every cycle whose anniversary is <= `now`, in batches, each batch one transaction; catches
    * up several missed cycles of one account in order. Safe to run in any number of workers at once.
    */
-  async settleDue(now = this.clock.now(), batchSize = 5000): Promise<SettleReport> {
+  async settleDue(now = this.clock.now(), batchSize = 5000, concurrency = 2): Promise<SettleReport> {
     const started = performance.now();
     await this.reloadTariffs();
     let settled = 0;
     let renewed = 0;
     let batches = 0;
     const closed: ClosedAccount[] = [];
-    // Loop until a batch comes back empty: renewals may themselves be due (catch-up after downtime).
-    for (;;) {
-      const result = await this.#retrying(async (trx) => {
-        const due = await takeDueBatch(trx, now, batchSize);
-        const items = due.map((d) => ({ d, plan: planSettlement(d.cycle, d.balanceFen, d.status, this.tariffs) }));
-        await applySettlements(trx, items.map((i) => ({ accountId: i.d.accountId, plan: i.plan })), now);
-        return items;
-      });
-      if (result.length === 0) break;
-      batches++;
-      settled += result.length;
-      for (const { d, plan } of result) {
-        if (plan.renewal) {
-          renewed++;
-        } else {
+    // Each lane takes its own batches (SKIP LOCKED keeps them apart) until one comes back empty;
+    // renewals that are themselves due (catch-up after downtime) are picked up by a later batch.
+    const lane = async () => {
+      for (;;) {
+        const result = await this.#retrying(async (trx) => {
+          const due = await takeDueBatch(trx, now, batchSize);
+          const items = due.map((d) => ({ d, plan: planSettlement(d.cycle, d.balanceFen, d.status, this.tariffs) }));
+          await applySettlements(trx, items.map((i) => ({ accountId: i.d.accountId, plan: i.plan })), now);
+          return items;
+        });
+        if (result.length === 0) return;
+        batches++;
+        settled += result.length;
+        for (const { d, plan } of result) {
+          if (plan.renewal) {
+            renewed++;
+            continue;
+          }
           const t = tariffAt(this.tariffs, plan.effectiveAt);
           closed.push({
             accountId: d.accountId,
@@ -223,6 +226,15 @@ export class Billing {
           });
         }
       }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, concurrency) }, lane));
+    // A lane may stop while another still holds due rows it skipped; one more pass settles those.
+    if (concurrency > 1 && settled > 0) {
+      const rest = await this.settleDue(now, batchSize, 1);
+      settled += rest.settled;
+      renewed += rest.renewed;
+      batches += rest.batches;
+      closed.push(...rest.closed);
     }
     return { settled, renewed, closed, batches, ms: Math.round(performance.now() - started) };
   }

@@ -5,6 +5,7 @@ import type { Billing, ClosedAccount, SettleReport } from './billing.ts';
 export interface WorkerOptions {
   readonly cron: string;
   readonly batchSize: number;
+  readonly concurrency: number;
   /** Injected by main.ts: disconnects the online dorm sessions of accounts whose service closed. */
   readonly onClosed: (closed: readonly ClosedAccount[]) => Promise<void>;
   readonly log: Logger;
@@ -25,7 +26,7 @@ export function startSettlementWorker(billing: Billing, opts: WorkerOptions): Se
   let stopped = false;
 
   const pass = async (): Promise<SettleReport> => {
-    const report = await billing.settleDue(billing.clock.now(), opts.batchSize);
+    const report = await billing.settleDue(billing.clock.now(), opts.batchSize, opts.concurrency);
     opts.log.info(
       { settled: report.settled, renewed: report.renewed, closed: report.closed.length, batches: report.batches, ms: report.ms },
       'settlement pass',
