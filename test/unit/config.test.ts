@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+
+describe('configuration from the environment', () => {
+  it('runs out of the box: embedded database, standard ports and the guide tariff', () => {
+    const c = loadConfig({});
+    expect(c.databaseUrl).toBeNull();
+    expect(c.dataDir).toBe('./var');
+    expect([c.radius.authPort, c.radius.acctPort, c.api.port]).toEqual([1812, 1813, 8080]);
+    expect(c.tariff).toEqual({ feeFen: 2000, cycleSeconds: 30 * 86_400, thresholdFen: 2000, renewal: 'continuous' });
+    expect(c.settle.cron).toBe('* * * * *');
+    expect(c.simulatedClock).toBeNull();
+  });
+
+  it('lists every bad key at once, with why', () => {
+    let err: unknown;
+    try {
+      loadConfig({ RADIUS_AUTH_PORT: '70000', TARIFF_FEE_FEN: '20.5', RENEWAL: 'sometimes', DATABASE_URL: 'mysql://x', SIMULATED_CLOCK: 'tomorrow' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const keys = (err as ConfigError).problems.map((p) => p.split(':')[0]);
+    expect(keys.sort()).toEqual(['DATABASE_URL', 'RADIUS_AUTH_PORT', 'RENEWAL', 'SIMULATED_CLOCK', 'TARIFF_FEE_FEN']);
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(loadConfig({ DATABASE_URL: '', API_PORT: ' ' }).api.port).toBe(8080);
+  });
+
+  it('starts the simulated clock at a given instant, or at the real time with "on"', () => {
+    expect(loadConfig({ SIMULATED_CLOCK: '2026-09-01T08:00:00+08:00' }).simulatedClock).toEqual({ startAt: new Date('2026-09-01T00:00:00Z') });
+    expect(loadConfig({ SIMULATED_CLOCK: 'on' }).simulatedClock).toEqual({ startAt: null });
+    expect(loadConfig({ SIMULATED_CLOCK: 'off' }).simulatedClock).toBeNull();
+  });
+
+  it('returns a frozen object', () => {
+    const c = loadConfig({});
+    expect(Object.isFrozen(c.tariff)).toBe(true);
+  });
+});
