@@ -37,7 +37,8 @@ export interface TestApi {
 }
 
 export interface TestApiOptions {
-  readonly disconnector?: Disconnector;
+  /** The Disconnector, or a function making one over the test database and clock. */
+  readonly disconnector?: Disconnector | ((ctx: { db: TestDatabase['db']; now: () => Date }) => Disconnector);
   readonly simulated?: boolean;
   readonly radiusReady?: () => boolean;
 }
@@ -48,11 +49,12 @@ export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> 
   const { billing, clock } = await newBilling(t.db);
   const metrics = new Registry();
   const simulated = opts.simulated ?? true;
+  const disconnector = typeof opts.disconnector === 'function' ? opts.disconnector({ db: t.db, now: () => clock.now() }) : (opts.disconnector ?? neverDisconnects);
   const app = await buildApi({
     db: t.db,
     pool: t.pool,
     billing,
-    disconnector: opts.disconnector ?? neverDisconnects,
+    disconnector,
     clock: {
       simulated,
       now: () => clock.now(),
