@@ -5,11 +5,12 @@ import { startApi } from './api/app.ts';
 import { Billing, type ClosedAccount, type SettleReport } from './billing/billing.ts';
 import { startSettlementWorker, type SettlementWorker } from './billing/worker.ts';
 import { SimulatedClock, systemClock, type Clock } from './clock.ts';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { ConfigError, credentialKeyBytes, loadConfig, type Config } from './config.ts';
 import { migrateToLatest, migrationsApplied } from './db/migrate.ts';
 import { openDatabase, type DatabaseHandle } from './db/open.ts';
 import { verifyPassword } from './billing/password.ts';
 import { createLogger } from './log.ts';
+import { sealCredential } from './radius/credential.ts';
 import { startRadius, type RadiusService } from './radius/server.ts';
 
 /** Moves the simulated clock (only with SIMULATED_CLOCK) and settles what became due. */
@@ -116,6 +117,7 @@ export async function start(config: Config, opts: { log?: Logger } = {}): Promis
       },
     };
 
+    const credentialKey = config.radius.credentialKey === null ? null : credentialKeyBytes(config.radius.credentialKey);
     const api = await startApi(
       {
         db: database.db,
@@ -129,6 +131,7 @@ export async function start(config: Config, opts: { log?: Logger } = {}): Promis
         metrics,
         migrationsApplied: () => migrationsApplied(database.db),
         radiusReady: () => radius.ready(),
+        ...(credentialKey ? { sealChapCredential: (id: number, hash: string, password: string) => sealCredential(credentialKey, id, hash, password) } : {}),
       },
       { host: config.api.host, port: config.api.port },
     );

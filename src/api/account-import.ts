@@ -378,16 +378,44 @@ export async function hashAll(rows: ValidRow[], hash: (password: string) => Prom
   return out;
 }
 
-/** Inserts the accounts with multi-row inserts (unnest of arrays, 10k rows a statement) in the caller's transaction. */
-export async function insertAccounts(trx: Transaction<Database>, rows: readonly ValidRow[], hashes: readonly string[]): Promise<number> {
-  let inserted = 0;
+/**
+ * Inserts the accounts with multi-row inserts (unnest of arrays, 10k rows a statement) in the caller's
+ * transaction; returns each new account's id by username.
+ */
+export async function insertAccounts(trx: Transaction<Database>, rows: readonly ValidRow[], hashes: readonly string[]): Promise<Map<string, number>> {
+  const ids = new Map<string, number>();
   for (let i = 0; i < rows.length; i += 10_000) {
     const chunk = rows.slice(i, i + 10_000);
-    const r = await sql`
+    const r = await sql<{ id: number; username: string }>`
       INSERT INTO accounts (username, kind, display_name, password_hash)
       SELECT * FROM unnest(${chunk.map((c) => c.username)}::text[], ${chunk.map((c) => c.kind)}::text[],
-                           ${chunk.map((c) => c.name)}::text[], ${hashes.slice(i, i + 10_000)}::text[])`.execute(trx);
-    inserted += Number(r.numAffectedRows ?? 0);
+                           ${chunk.map((c) => c.name)}::text[], ${hashes.slice(i, i + 10_000)}::text[])
+      RETURNING id, username`.execute(trx);
+    for (const row of r.rows) ids.set(row.username, row.id);
   }
-  return inserted;
+  return ids;
+}
+
+/** Stores sealed CHAP credentials for the rows that came with a plaintext password, 10k a statement. */
+export async function storeChapCredentials(
+  trx: Transaction<Database>,
+  rows: readonly ValidRow[],
+  hashes: readonly string[],
+  ids: ReadonlyMap<string, number>,
+  seal: (accountId: number, passwordHash: string, password: string) => Buffer,
+): Promise<number> {
+  const sealed: { id: number; credential: Buffer }[] = [];
+  rows.forEach((r, i) => {
+    if (r.password === null) return;
+    const id = ids.get(r.username)!;
+    sealed.push({ id, credential: seal(id, hashes[i]!, r.password) });
+  });
+  for (let i = 0; i < sealed.length; i += 10_000) {
+    const chunk = sealed.slice(i, i + 10_000);
+    await sql`
+      UPDATE accounts a SET chap_credential = u.credential
+      FROM unnest(${chunk.map((c) => c.id)}::bigint[], ${chunk.map((c) => c.credential)}::bytea[]) AS u(id, credential)
+      WHERE a.id = u.id`.execute(trx);
+  }
+  return sealed.length;
 }

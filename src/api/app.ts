@@ -57,6 +57,11 @@ export interface ApiDeps {
   readonly migrationsApplied: () => Promise<boolean>;
   /** The database pool, for pool-usage metrics. */
   readonly pool?: pg.Pool;
+  /**
+   * Seals a plaintext password for CHAP (CREDENTIAL_KEY set): stored beside the hash whenever the API
+   * sets a password from plaintext. Absent: accounts created here log in with PAP only.
+   */
+  readonly sealChapCredential?: (accountId: number, passwordHash: string, password: string) => Buffer;
 }
 
 function fieldPath(instancePath: string): string {

@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { Transaction } from 'kysely';
 import { z } from 'zod';
 import { formatYuan } from '../../billing/billing.ts';
 import { insertAccount, listAccounts, lockAccount, setPasswordHash, setStatus } from '../../billing/account-store.ts';
 import { hashPassword } from '../../billing/password.ts';
-import type { AccountStatus } from '../../db/schema.ts';
+import type { AccountStatus, Database } from '../../db/schema.ts';
 import type { DisconnectOutcome } from '../../radius/disconnect.ts';
 import type { ApiDeps } from '../app.ts';
 import { recordAudit } from '../audit-store.ts';
@@ -107,6 +108,12 @@ function dormMessage(status: z.infer<typeof DormStatus>, shortfallFen: number, r
 export const accountRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
   const { db, billing } = deps;
 
+  /** Seals the new password for CHAP when it came as plaintext and a key is configured; clears a stale one otherwise. */
+  const setChapCredential = async (trx: Transaction<Database>, accountId: number, passwordHash: string, password: string | null) => {
+    const sealed = password !== null && deps.sealChapCredential ? deps.sealChapCredential(accountId, passwordHash, password) : null;
+    await trx.updateTable('accounts').set({ chap_credential: sealed }).where('id', '=', accountId).execute();
+  };
+
   app.post(
     '/accounts',
     {
@@ -124,6 +131,7 @@ export const accountRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
       const passwordHash = b.passwordHash ?? (await hashPassword(b.password!));
       const account = await db.transaction().execute(async (trx) => {
         const a = await insertAccount(trx, { username: b.username, kind: b.kind, displayName: b.name ?? null, passwordHash });
+        await setChapCredential(trx, a.id, passwordHash, b.password ?? null);
         await recordAudit(trx, {
           actor: actorOf(req),
           action: 'account.create',
@@ -293,8 +301,9 @@ export const accountRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
       const body = req.body;
       const hash = 'passwordHash' in body ? body.passwordHash : await hashPassword(body.password);
       await db.transaction().execute(async (trx) => {
-        await lockAccount(trx, { username: req.params.username });
+        const account = await lockAccount(trx, { username: req.params.username });
         await setPasswordHash(trx, req.params.username, hash, deps.clock.now());
+        await setChapCredential(trx, account.id, hash, 'password' in body ? body.password : null);
         await recordAudit(trx, {
           actor: actorOf(req),
           action: 'account.set-password',

@@ -11,6 +11,7 @@ import {
   MAX_IMPORT_ROWS,
   MAX_PLAINTEXT_ROWS,
   ndjsonRows,
+  storeChapCredentials,
   textChunks,
   validateRows,
   type RawRow,
@@ -134,15 +135,17 @@ export const importRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
 
       const hashes = await hashAll(checked.valid, hashPassword);
       const imported = await deps.db.transaction().execute(async (trx) => {
-        let n: number;
+        let ids: Map<string, number>;
         try {
-          n = await insertAccounts(trx, checked.valid, hashes);
+          ids = await insertAccounts(trx, checked.valid, hashes);
         } catch (e) {
           if ((e as { code?: string }).code === '23505') {
             throw new ApiProblem(409, 'conflict', 'an account in the file was created by someone else meanwhile; nothing was imported, retry / 导入期间账号被创建，请重试');
           }
           throw e;
         }
+        const n = ids.size;
+        if (deps.sealChapCredential) await storeChapCredentials(trx, checked.valid, hashes, ids, deps.sealChapCredential);
         await recordAudit(trx, {
           actor: actorOf(req),
           action: 'account.import',

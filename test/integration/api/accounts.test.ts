@@ -1,10 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyPassword } from '../../../src/billing/password.ts';
+import { openCredential } from '../../../src/radius/credential.ts';
 import { auth, PHC, startTestApi, type TestApi } from './harness.ts';
+
+const CREDENTIAL_KEY = Buffer.alloc(32, 7);
 
 let api: TestApi;
 beforeAll(async () => {
-  api = await startTestApi();
+  api = await startTestApi({ credentialKey: CREDENTIAL_KEY });
 });
 afterAll(async () => api?.close());
 
@@ -143,5 +146,33 @@ describe('status and password', () => {
     expect(JSON.stringify(audit)).not.toContain('brand-new-secret');
     const missing = await api.app.inject({ method: 'PUT', url: '/api/v1/accounts/ghost/password', headers: admin(), payload: { password: 'brand-new-secret' } });
     expect(missing.statusCode).toBe(404);
+  });
+});
+
+describe('CHAP credentials', () => {
+  async function credentialOf(username: string): Promise<string | null> {
+    const row = await api.t.db.selectFrom('accounts').select(['id', 'password_hash', 'chap_credential']).where('username', '=', username).executeTakeFirstOrThrow();
+    if (!row.chap_credential) return null;
+    return openCredential(CREDENTIAL_KEY, row.id, row.password_hash, row.chap_credential)?.toString() ?? null;
+  }
+
+  it('seals a plaintext password for CHAP when the account is created, and drops it when the password is set from a hash', async () => {
+    await api.app.inject({ method: 'POST', url: '/api/v1/accounts', headers: admin(), payload: { username: 'chap1', kind: 'student', password: 'chap-secret' } });
+    expect(await credentialOf('chap1')).toBe('chap-secret');
+    await api.app.inject({ method: 'PUT', url: '/api/v1/accounts/chap1/password', headers: admin(), payload: { password: 'chap-secret-2' } });
+    expect(await credentialOf('chap1')).toBe('chap-secret-2');
+    await api.app.inject({ method: 'PUT', url: '/api/v1/accounts/chap1/password', headers: admin(), payload: { passwordHash: PHC } });
+    expect(await credentialOf('chap1')).toBeNull();
+  });
+
+  it('seals the plaintext passwords of imported rows, and none for pre-hashed ones', async () => {
+    const body = JSON.stringify([
+      { username: 'chapimp1', kind: 'student', password: 'imported-pw' },
+      { username: 'chapimp2', kind: 'student', passwordHash: PHC },
+    ]);
+    const r = await api.app.inject({ method: 'POST', url: '/api/v1/accounts/import', headers: { ...admin(), 'content-type': 'application/json' }, payload: body });
+    expect(r.statusCode).toBe(201);
+    expect(await credentialOf('chapimp1')).toBe('imported-pw');
+    expect(await credentialOf('chapimp2')).toBeNull();
   });
 });

@@ -6,6 +6,7 @@ import type { Billing } from '../../../src/billing/billing.ts';
 import type { SimulatedClock } from '../../../src/clock.ts';
 import type { ApiRole } from '../../../src/db/schema.ts';
 import { migrationsApplied } from '../../../src/db/migrate.ts';
+import { sealCredential } from '../../../src/radius/credential.ts';
 import type { Disconnector } from '../../../src/radius/disconnect.ts';
 import { newBilling } from '../../helpers/billing.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/db.ts';
@@ -41,6 +42,8 @@ export interface TestApiOptions {
   readonly disconnector?: Disconnector | ((ctx: { db: TestDatabase['db']; now: () => Date }) => Disconnector);
   readonly simulated?: boolean;
   readonly radiusReady?: () => boolean;
+  /** CREDENTIAL_KEY's bytes: passwords set from plaintext are sealed for CHAP. */
+  readonly credentialKey?: Buffer;
 }
 
 /** The API over a fresh database cloned from the migrated template, with a simulated clock. */
@@ -69,6 +72,7 @@ export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> 
     metrics,
     migrationsApplied: () => migrationsApplied(t.db),
     ...(opts.radiusReady ? { radiusReady: opts.radiusReady } : {}),
+    ...(opts.credentialKey ? { sealChapCredential: (id: number, hash: string, password: string) => sealCredential(opts.credentialKey!, id, hash, password) } : {}),
   });
   const tokens = {} as Record<ApiRole, string>;
   for (const role of ['admin', 'operator', 'payment', 'readonly'] as const) {
