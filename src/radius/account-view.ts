@@ -210,3 +210,45 @@ export class AccountView {
     await this.#queue;
   }
 }
+
+/**
+ * Fresh reads of accounts, batched: the usernames asked for while the event loop turns are read in one
+ * statement, so confirming a burst of refusals costs one round trip instead of one each. Every read is
+ * issued after its request arrived, so it is as fresh as a read of its own.
+ */
+export class AccountReader {
+  #batch: { username: string; resolve: (a: ViewAccount | undefined) => void; reject: (e: unknown) => void }[] = [];
+  #scheduled = false;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly maxBatch = 500,
+  ) {}
+
+  read(username: string): Promise<ViewAccount | undefined> {
+    return new Promise((resolve, reject) => {
+      this.#batch.push({ username, resolve, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    while (this.#batch.length > 0) {
+      const batch = this.#batch.splice(0, this.maxBatch);
+      const names = [...new Set(batch.map((b) => b.username))];
+      sql<Row>`${SELECT_ALL} WHERE a.username = ANY(${names}::text[])`.execute(this.db).then(
+        (r) => {
+          const byName = new Map(r.rows.map((row) => [row.username, toView(row)]));
+          for (const b of batch) b.resolve(byName.get(b.username));
+        },
+        (e: unknown) => {
+          for (const b of batch) b.reject(e);
+        },
+      );
+    }
+  }
+}

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { formatYuan, type Billing, type DormLoginResult } from '../billing/billing.ts';
 import type { Area, Database } from '../db/schema.ts';
 import { isAppError } from '../errors.ts';
-import { readAccount, type AccountView, type ViewAccount } from './account-view.ts';
+import { AccountReader, type AccountView, type ViewAccount } from './account-view.ts';
 import type { AttributeInput } from './attributes.ts';
 import { CredentialCache, VerifyOverloadError } from './auth-cache.ts';
 import { openCredential, storeChapCredential } from './credential.ts';
@@ -29,9 +29,17 @@ export type AuthDecision =
 
 const SHANGHAI_OFFSET_MS = 8 * 3_600_000;
 
+const formatted = new Map<number, string>();
+
 /** "2026-10-01 16:00" in the school's time zone (Asia/Shanghai, UTC+8 all year). */
 export function formatShanghai(ms: number): string {
-  return new Date(ms + SHANGHAI_OFFSET_MS).toISOString().slice(0, 16).replace('T', ' ');
+  let text = formatted.get(ms);
+  if (text === undefined) {
+    text = new Date(ms + SHANGHAI_OFFSET_MS).toISOString().slice(0, 16).replace('T', ' ');
+    if (formatted.size >= 100_000) formatted.clear();
+    formatted.set(ms, text);
+  }
+  return text;
 }
 
 /** The Reply-Message a user reads on the portal or client: Chinese first, then English (domain rules 1, 7). */
@@ -103,8 +111,10 @@ export class Authenticator {
   readonly #learned = new Set<string>();
   readonly #memory: { inc(): void };
   readonly #db: { inc(): void };
+  readonly #reader: AccountReader;
 
   constructor(private readonly deps: AuthDeps) {
+    this.#reader = new AccountReader(deps.db);
     this.#memory = deps.metrics.authPath.labels('memory');
     this.#db = deps.metrics.authPath.labels('db');
   }
@@ -147,7 +157,7 @@ export class Authenticator {
       }
     }
     this.#db.inc();
-    const fresh = await this.#withDb(() => readAccount(this.deps.db, username));
+    const fresh = await this.#withDb(() => this.#reader.read(username));
     if (fresh === undefined) return { kind: 'reject', reason: chap ? 'chap_unavailable' : 'unknown_user' };
     return this.#evaluate(req, fresh, credential, area, true);
   }

@@ -98,14 +98,15 @@ export function parseNetwork(text: string): Network | { error: string } {
   const addressText = slash < 0 ? text : text.slice(0, slash);
   const ip = parseIp(addressText.trim());
   if (!ip) return { error: 'address must be an IPv4 or IPv6 address or CIDR range' };
-  const max = ip.family === 4 ? 32 : 128;
-  let prefix = max;
+  const written6 = addressText.includes(':');
+  const max = written6 ? 128 : 32;
+  let prefix = ip.family === 4 ? 32 : 128;
   if (slash >= 0) {
     const p = text.slice(slash + 1).trim();
     if (!/^[0-9]{1,3}$/.test(p) || Number(p) > max) return { error: `prefix length must be 0-${max}` };
     prefix = Number(p);
     // An IPv4-mapped range written in IPv6 keeps its meaning over the IPv4 part.
-    if (ip.family === 4 && addressText.includes(':')) {
+    if (ip.family === 4 && written6) {
       if (prefix < 96) return { error: 'an IPv4-mapped range needs a prefix of at least 96' };
       prefix -= 96;
     }

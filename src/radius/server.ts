@@ -75,6 +75,8 @@ export class RadiusServer {
   #nasReload: Promise<void> = Promise.resolve();
   #nasReloadQueued = false;
   readonly #droppedChild = new Map<string, { inc(): void }>();
+  readonly #requestChild = new Map<string, { inc(): void }>();
+  readonly #latencyChild = new Map<string, { observe(v: number): void }>();
 
   constructor(private readonly o: RadiusServerOptions) {
     this.#view = new AccountView(o.db);
@@ -213,6 +215,25 @@ export class RadiusServer {
     this.o.metrics.nasClients.set(this.#nas.size);
   }
 
+  #count(label: string, result: string): void {
+    const key = `${label}|${result}`;
+    let child = this.#requestChild.get(key);
+    if (child === undefined) {
+      child = this.o.metrics.requests.labels(label, result);
+      this.#requestChild.set(key, child);
+    }
+    child.inc();
+  }
+
+  #observe(label: string, started: number): void {
+    let child = this.#latencyChild.get(label);
+    if (child === undefined) {
+      child = this.o.metrics.latency.labels(label);
+      this.#latencyChild.set(label, child);
+    }
+    child.observe((performance.now() - started) / 1000);
+  }
+
   #drop(reason: DropReason, code: number | undefined): void {
     let child = this.#droppedChild.get(reason);
     if (child === undefined) {
@@ -220,7 +241,7 @@ export class RadiusServer {
       this.#droppedChild.set(reason, child);
     }
     child.inc();
-    this.o.metrics.requests.labels(CODE_LABEL[code ?? 0] ?? 'other', 'dropped').inc();
+    this.#count(CODE_LABEL[code ?? 0] ?? 'other', 'dropped');
   }
 
   /** Logs at most once per 10 s per kind, with how many were suppressed; never attribute values. */
@@ -255,7 +276,7 @@ export class RadiusServer {
     const seen = cache.begin(key, Date.now());
     if (seen.kind === 'replay') {
       socket.send(seen.reply, rinfo.port, rinfo.address);
-      this.o.metrics.requests.labels(CODE_LABEL[code!] ?? 'other', 'replayed').inc();
+      this.#count(CODE_LABEL[code!] ?? 'other', 'replayed');
       return;
     }
     if (seen.kind === 'in-progress') return this.#drop('duplicate', code);
@@ -295,8 +316,8 @@ export class RadiusServer {
         reply = encodeResponse(req, port === 'auth' ? PacketCode.AccessAccept : PacketCode.AccountingResponse, [], nas.secret);
         cache.abandon(key);
         socket.send(reply, rinfo.port, rinfo.address);
-        metrics.requests.labels(label, 'answered').inc();
-        metrics.latency.labels(label).observe((performance.now() - started) / 1000);
+        this.#count(label, 'answered');
+        this.#observe(label, started);
         return;
       }
       if (req.code === PacketCode.AccessRequest) {
@@ -318,8 +339,8 @@ export class RadiusServer {
       }
       cache.complete(key, reply, Date.now());
       socket.send(reply, rinfo.port, rinfo.address);
-      metrics.requests.labels(label, result).inc();
-      metrics.latency.labels(label).observe((performance.now() - started) / 1000);
+      this.#count(label, result);
+      this.#observe(label, started);
     } catch (e) {
       cache.abandon(key);
       if (e instanceof AuthUnavailableError) {
