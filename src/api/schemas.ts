@@ -95,8 +95,20 @@ export const problemResponse = {
   content: { [PROBLEM_CONTENT_TYPE]: { schema: Problem } },
 };
 
-export function money(fen: number): { fen: number; yuan: string } {
-  return { fen, yuan: formatYuan(fen) };
+const BEIJING = new Intl.DateTimeFormat('sv-SE', {
+  timeZone: 'Asia/Shanghai',
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  hour12: false,
+});
+
+/** An instant as Beijing wall-clock time, "2026-09-01 16:00:00": the school's time for people. */
+export function formatBeijing(at: Date): string {
+  return BEIJING.format(at);
 }
 
 export const LedgerEntryDto = z

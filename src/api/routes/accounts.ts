@@ -19,6 +19,7 @@ import {
   DisconnectOutcomeDto,
   encodeCursor,
   Fen,
+  formatBeijing,
   Instant,
   Limit,
   SessionDto,
@@ -95,7 +96,7 @@ const StatusChange = z.object({
 function dormMessage(status: z.infer<typeof DormStatus>, shortfallFen: number, runningUntil: Date | null): string {
   switch (status) {
     case 'open':
-      return `宿舍网络已开通，本周期至 ${runningUntil!.toISOString()} / dormitory network open until ${runningUntil!.toISOString()}`;
+      return `宿舍网络已开通，本周期至 ${formatBeijing(runningUntil!)}（北京时间） / dormitory network open until ${formatBeijing(runningUntil!)} (UTC+8)`;
     case 'ready':
       return '余额充足，下次宿舍登录时开始新周期 / balance sufficient: a new cycle starts at the next dormitory login';
     case 'arrears':

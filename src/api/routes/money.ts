@@ -5,13 +5,13 @@ import type { ApiDeps } from '../app.ts';
 import { recordAudit } from '../audit-store.ts';
 import { actorOf } from '../auth.ts';
 import { ApiProblem } from '../problem.ts';
-import { SCHOOL_TIME_ZONE } from '../report-store.ts';
 import {
   Cursor,
   CycleDto,
   decodeCursor,
   encodeCursor,
   Fen,
+  formatBeijing,
   LedgerEntryDto,
   Limit,
   PositiveFen,
@@ -45,17 +45,6 @@ const TopUpReply = MoneyResult.extend({
   replay: z.boolean().describe('true when this (channel, orderId) was credited before: nothing changed now'),
 });
 
-const SHANGHAI = new Intl.DateTimeFormat('sv-SE', {
-  timeZone: SCHOOL_TIME_ZONE,
-  year: 'numeric',
-  month: '2-digit',
-  day: '2-digit',
-  hour: '2-digit',
-  minute: '2-digit',
-  second: '2-digit',
-  hour12: false,
-});
-
 /** RFC 4180 quoting, and a leading quote on text that a spreadsheet would run as a formula. */
 function csvCell(v: string | number | null, text = false): string {
   if (v === null) return '';
@@ -70,7 +59,7 @@ function csvRow(e: LedgerEntry): string {
   return [
     csvCell(e.id),
     csvCell(e.effectiveAt.toISOString()),
-    csvCell(SHANGHAI.format(e.effectiveAt)),
+    csvCell(formatBeijing(e.effectiveAt)),
     csvCell(e.kind),
     csvCell(e.amountFen),
     csvCell(formatYuan(e.amountFen)),
