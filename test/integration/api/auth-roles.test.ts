@@ -133,6 +133,10 @@ describe('authentication', () => {
     const { id, token } = created.json();
     expect(token).toMatch(/^caaa_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/);
 
+    const one = await api.app.inject({ method: 'GET', url: `/api/v1/tokens/${id}`, headers: admin });
+    expect(one.json()).toMatchObject({ id, name: 'campus app', role: 'payment', createdBy: expect.stringContaining('test admin') });
+    expect(one.body).not.toContain(token);
+
     const list = await api.app.inject({ method: 'GET', url: '/api/v1/tokens', headers: admin });
     expect(list.body).not.toContain(token);
     expect(list.body).not.toContain(token.slice(18));
