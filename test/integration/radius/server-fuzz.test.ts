@@ -96,7 +96,7 @@ const mutation = fc.oneof(
   fc.record({ op: fc.constant('attrLength' as const), at: fc.nat(300), value: fc.nat(255) }),
 );
 
-function mutate(packet: Buffer, ops: readonly fc.RecordValue<never>[] | readonly { op: string; [k: string]: unknown }[]): Buffer {
+function mutate(packet: Buffer, ops: readonly { op: string }[]): Buffer {
   let b = Buffer.from(packet);
   for (const m of ops as { op: string; at?: number; bit?: number; value?: number; bytes?: Uint8Array }[]) {
     if (m.op === 'flip' && b.length > 0) b[m.at! % b.length] = b[m.at! % b.length]! ^ (1 << m.bit!);
