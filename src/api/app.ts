@@ -64,6 +64,8 @@ export interface ApiDeps {
   readonly sealChapCredential?: (accountId: number, passwordHash: string, password: string) => Buffer;
 }
 
+const REQUEST_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
+
 function fieldPath(instancePath: string): string {
   return instancePath.replace(/^\//, '').replace(/\//g, '.');
 }
@@ -105,8 +107,12 @@ function toProblem(err: unknown, req: FastifyRequest): ProblemBody {
 export async function buildApi(deps: ApiDeps) {
   const app = Fastify({
     loggerInstance: deps.log.child({ module: 'api' }),
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // A caller's X-Request-Id is kept when it is a sane token (it reaches logs); otherwise a fresh one.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
     bodyLimit: 1024 * 1024,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
@@ -126,7 +132,8 @@ export async function buildApi(deps: ApiDeps) {
     http.duration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
   });
   app.addHook('onRequest', async (req) => {
-    if (!req.url.startsWith('/api/')) return;
+    // By the raw path and by the matched route, so no spelling of a URL reaches /api/v1 unauthenticated.
+    if (!req.url.startsWith('/api/') && !req.routeOptions.url?.startsWith('/api/')) return;
     const token = bearerToken(req.headers.authorization);
     if (!token) {
       throw new ApiProblem(401, 'unauthorized', 'a bearer token is required: send "Authorization: Bearer <token>" / 需要访问令牌');

@@ -98,6 +98,8 @@ describe('OpenAPI and errors', () => {
     const r = await api.app.inject({ method: 'GET', url: '/api/v1/accounts/ghost', headers: { ...admin(), 'x-request-id': 'trace-123' } });
     expect(r.headers['x-request-id']).toBe('trace-123');
     expect(r.json().requestId).toBe('trace-123');
+    const odd = await api.app.inject({ method: 'GET', url: '/api/v1/accounts/ghost', headers: { ...admin(), 'x-request-id': 'bad id\u0007 with spaces' } });
+    expect(odd.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it('hides the cause of a 500 from the caller and logs it with the request id', async () => {
