@@ -88,6 +88,12 @@ export interface AccountSummary {
   readonly tariff: Tariff;
 }
 
+/**
+ * Work that must commit or roll back with a money operation (e.g. the API's audit record); called
+ * inside its transaction only when the operation changed the balance.
+ */
+export type InTransaction = (trx: Transaction<Database>, result: TopUpResult) => Promise<void>;
+
 const CHANNEL_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 const MAX_AMOUNT_FEN = 100_000_000; // one million yuan: far beyond any real network fee
 
@@ -243,7 +249,11 @@ export class Billing {
    * Credits a payment once per (channel, order id): the same order again returns the first result;
    * the same order with another amount or account is a conflict, never a second credit.
    */
-  async topUp(input: { username: string; channel: string; orderId: string; amountFen: number; actor?: string }, now = this.clock.now()): Promise<TopUpResult> {
+  async topUp(
+    input: { username: string; channel: string; orderId: string; amountFen: number; actor?: string },
+    now = this.clock.now(),
+    inTransaction?: InTransaction,
+  ): Promise<TopUpResult> {
     checkAmount(input.amountFen);
     if (!CHANNEL_PATTERN.test(input.channel)) throw new AppError('invalid', 'channel must be 1-32 of [a-z0-9_-]');
     if (input.orderId.length === 0 || input.orderId.length > 128) throw new AppError('invalid', 'orderId must be 1-128 characters');
@@ -276,12 +286,18 @@ export class Billing {
         return replay(winner!, account);
       }
       await setBalance(trx, account.id, balanceAfterFen, now);
-      return { entry, balanceFen: balanceAfterFen, duplicate: false };
+      const result = { entry, balanceFen: balanceAfterFen, duplicate: false };
+      await inTransaction?.(trx, result);
+      return result;
     });
   }
 
   /** A staff correction of either sign; the only operation that may take a balance below zero. */
-  async adjust(input: { username: string; amountFen: number; actor: string; reason: string }, now = this.clock.now()): Promise<TopUpResult> {
+  async adjust(
+    input: { username: string; amountFen: number; actor: string; reason: string },
+    now = this.clock.now(),
+    inTransaction?: InTransaction,
+  ): Promise<TopUpResult> {
     assertFen(input.amountFen);
     if (input.amountFen === 0) throw new AppError('invalid', 'amountFen must not be 0');
     if (Math.abs(input.amountFen) > MAX_AMOUNT_FEN) throw new AppError('invalid', `amountFen must be within ±${MAX_AMOUNT_FEN}`);
@@ -299,12 +315,18 @@ export class Billing {
         reason: input.reason,
       });
       await setBalance(trx, account.id, balanceAfterFen, now);
-      return { entry, balanceFen: balanceAfterFen, duplicate: false };
+      const result = { entry, balanceFen: balanceAfterFen, duplicate: false };
+      await inTransaction?.(trx, result);
+      return result;
     });
   }
 
   /** Pays money back to the student; the running cycle's fee is committed and cannot be refunded. */
-  async refund(input: { username: string; amountFen: number; actor: string; reason: string }, now = this.clock.now()): Promise<TopUpResult> {
+  async refund(
+    input: { username: string; amountFen: number; actor: string; reason: string },
+    now = this.clock.now(),
+    inTransaction?: InTransaction,
+  ): Promise<TopUpResult> {
     checkAmount(input.amountFen);
     checkText(input.reason, 'reason');
     return this.#retrying(async (trx) => {
@@ -327,7 +349,9 @@ export class Billing {
         reason: input.reason,
       });
       await setBalance(trx, account.id, balanceAfterFen, now);
-      return { entry, balanceFen: balanceAfterFen, duplicate: false };
+      const result = { entry, balanceFen: balanceAfterFen, duplicate: false };
+      await inTransaction?.(trx, result);
+      return result;
     });
   }
 

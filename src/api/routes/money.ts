@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { formatYuan, type LedgerEntry, type TopUpResult } from '../../billing/billing.ts';
+import { formatYuan, type InTransaction, type LedgerEntry, type TopUpResult } from '../../billing/billing.ts';
 import type { ApiDeps } from '../app.ts';
 import { recordAudit } from '../audit-store.ts';
 import { actorOf } from '../auth.ts';
@@ -80,19 +80,22 @@ function cursorOrThrow(cursor: string | undefined): number | undefined {
 }
 
 export const moneyRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
-  const { billing, db } = deps;
+  const { billing } = deps;
 
-  const auditMoney = async (action: string, username: string, r: TopUpResult, actor: string, requestId: string, extra: Record<string, unknown> = {}) => {
-    await recordAudit(db, {
-      actor,
-      action,
-      targetType: 'account',
-      targetId: username,
-      before: { balanceFen: r.balanceFen - r.entry.amountFen },
-      after: { balanceFen: r.balanceFen, ledgerEntryId: r.entry.id, amountFen: r.entry.amountFen, ...extra },
-      requestId,
-    });
-  };
+  // The audit record commits in the money operation's own transaction, or neither does.
+  const auditMoney =
+    (action: string, username: string, actor: string, requestId: string, extra: Record<string, unknown> = {}): InTransaction =>
+    async (trx, r: TopUpResult) => {
+      await recordAudit(trx, {
+        actor,
+        action,
+        targetType: 'account',
+        targetId: username,
+        before: { balanceFen: r.balanceFen - r.entry.amountFen },
+        after: { balanceFen: r.balanceFen, ledgerEntryId: r.entry.id, amountFen: r.entry.amountFen, ...extra },
+        requestId,
+      });
+    };
 
   app.post(
     '/accounts/:username/top-ups',
@@ -112,11 +115,13 @@ export const moneyRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app,
     },
     async (req, reply) => {
       const actor = actorOf(req);
-      const r = await billing.topUp({ username: req.params.username, ...req.body, actor });
+      const r = await billing.topUp(
+        { username: req.params.username, ...req.body, actor },
+        undefined,
+        auditMoney('top-up.create', req.params.username, actor, req.id, { channel: req.body.channel, orderId: req.body.orderId }),
+      );
       const body = { entry: toLedgerEntryDto(r.entry), balanceFen: r.balanceFen, balanceYuan: formatYuan(r.balanceFen), replay: r.duplicate };
       if (r.duplicate) return reply.code(200).header('idempotent-replayed', 'true').send(body);
-      // The ledger entry (with channel, order and actor) committed with the balance; this record follows it.
-      await auditMoney('top-up.create', req.params.username, r, actor, req.id, { channel: req.body.channel, orderId: req.body.orderId });
       return reply.code(201).send(body);
     },
   );
@@ -136,8 +141,11 @@ export const moneyRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app,
     },
     async (req, reply) => {
       const actor = actorOf(req);
-      const r = await billing.adjust({ username: req.params.username, amountFen: req.body.amountFen, reason: req.body.reason, actor });
-      await auditMoney('adjustment.create', req.params.username, r, actor, req.id, { reason: req.body.reason });
+      const r = await billing.adjust(
+        { username: req.params.username, amountFen: req.body.amountFen, reason: req.body.reason, actor },
+        undefined,
+        auditMoney('adjustment.create', req.params.username, actor, req.id, { reason: req.body.reason }),
+      );
       return reply.code(201).send({ entry: toLedgerEntryDto(r.entry), balanceFen: r.balanceFen, balanceYuan: formatYuan(r.balanceFen) });
     },
   );
@@ -159,8 +167,11 @@ export const moneyRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app,
     },
     async (req, reply) => {
       const actor = actorOf(req);
-      const r = await billing.refund({ username: req.params.username, amountFen: req.body.amountFen, reason: req.body.reason, actor });
-      await auditMoney('refund.create', req.params.username, r, actor, req.id, { reason: req.body.reason });
+      const r = await billing.refund(
+        { username: req.params.username, amountFen: req.body.amountFen, reason: req.body.reason, actor },
+        undefined,
+        auditMoney('refund.create', req.params.username, actor, req.id, { reason: req.body.reason }),
+      );
       return reply.code(201).send({ entry: toLedgerEntryDto(r.entry), balanceFen: r.balanceFen, balanceYuan: formatYuan(r.balanceFen) });
     },
   );
