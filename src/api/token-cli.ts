@@ -1,10 +1,9 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { loadConfig, type Config } from '../config.ts';
-import { createDb } from '../db/connection.ts';
+import { loadConfig } from '../config.ts';
 import { migrateToLatest } from '../db/migrate.ts';
-import { openDatabase, type DatabaseHandle } from '../db/open.ts';
-import { createLogger, type Logger } from '../log.ts';
+import { openDatabase } from '../db/open.ts';
+import { createLogger } from '../log.ts';
 import { recordAudit } from './audit-store.ts';
 import { API_ROLES, insertToken, listTokens, revokeToken } from './token-store.ts';
 
@@ -16,24 +15,6 @@ const USAGE = `usage:
 function fail(message: string): never {
   process.stderr.write(`${message}\n${USAGE}\n`);
   process.exit(2);
-}
-
-/**
- * The database of a running service first (its embedded server, when no DATABASE_URL is set), so the
- * CLI never takes the embedded data directory away from a running service; otherwise opens it.
- */
-async function connect(config: Config, log: Logger): Promise<DatabaseHandle> {
-  if (config.databaseUrl === null) {
-    const url = `postgres://postgres:campus-aaa-embedded@127.0.0.1:${config.embeddedPgPort}/campus_aaa`;
-    const { db, pool } = createDb({ url, poolMax: 2, applicationName: 'campus-aaa-token-cli' });
-    try {
-      await pool.query('SELECT 1');
-      return { db, pool, url, embedded: true, close: () => db.destroy() };
-    } catch {
-      await db.destroy();
-    }
-  }
-  return openDatabase(config, log);
 }
 
 const { values, positionals } = parseArgs({
@@ -51,7 +32,7 @@ if (!command || !['create', 'list', 'revoke'].includes(command)) fail('a command
 const config = loadConfig();
 const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
 const actor = `cli:${os.userInfo().username}@${os.hostname()}`;
-const handle = await connect(config, log);
+const handle = await openDatabase(config, log, 'attach');
 try {
   await migrateToLatest(handle.db);
   if (command === 'create') {

@@ -7,7 +7,7 @@ import { auditLedger, formatAudit } from './audit.ts';
 const { values } = parseArgs({ options: { 'grace-seconds': { type: 'string', default: '3600' }, now: { type: 'string' } } });
 const config = loadConfig();
 const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
-const handle = await openDatabase(config, log);
+const handle = await openDatabase(config, log, 'attach');
 try {
   let now = values.now ? new Date(values.now) : new Date();
   if (!values.now && config.simulatedClock) {

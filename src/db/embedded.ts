@@ -16,6 +16,12 @@ export interface EmbeddedOptions {
   readonly onLog?: (line: string) => void;
   /** Extra `postgres` flags, e.g. `['-c', 'fsync=off']` for throwaway test clusters. */
   readonly postgresFlags?: readonly string[];
+  /**
+   * `own` (the service): start the server and own it; refuse when a live campus-aaa process owns it.
+   * `attach` (CLIs: migrate, audit, token): use the server already running on the directory, without
+   * ever stopping it; start one only when none runs.
+   */
+  readonly mode?: 'own' | 'attach';
 }
 
 const hookedEvents = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
@@ -44,15 +50,36 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** The live server on a data directory: its pid and port from postmaster.pid, or null. */
+async function runningServer(pgData: string): Promise<{ pid: number; port: number } | null> {
+  const pidFile = path.join(pgData, 'postmaster.pid');
+  if (!existsSync(pidFile)) return null;
+  const lines = (await fs.readFile(pidFile, 'utf8')).split('\n');
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isSafeInteger(pid) || pid <= 0 || !isAlive(pid)) return null;
+  return { pid, port };
+}
+
+/** The campus-aaa process that started the embedded server, recorded beside its data. */
+function ownerFile(dataDir: string): string {
+  return path.join(dataDir, 'embedded-pg.owner');
+}
+
+async function liveOwner(dataDir: string): Promise<number | null> {
+  try {
+    const pid = Number((await fs.readFile(ownerFile(dataDir), 'utf8')).trim());
+    return Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * A server left running by a crashed previous run holds the data directory: stop it (fast shutdown)
  * so this start can take over, instead of failing with "lock file already exists".
  */
-async function stopStaleServer(pgData: string): Promise<void> {
-  const pidFile = path.join(pgData, 'postmaster.pid');
-  if (!existsSync(pidFile)) return;
-  const pid = Number((await fs.readFile(pidFile, 'utf8')).split('\n')[0]);
-  if (!Number.isSafeInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+async function stopStaleServer(pid: number, pgData: string): Promise<void> {
   process.kill(pid, 'SIGINT');
   for (let i = 0; i < 200 && isAlive(pid); i++) await sleep(50);
   if (isAlive(pid)) throw new Error(`a PostgreSQL server (pid ${pid}) still holds ${pgData}`);
@@ -77,7 +104,20 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     }
   }
   const password = 'campus-aaa-embedded';
+  const database = options.database ?? 'campus_aaa';
+  const urlOn = (port: number) => `postgres://postgres:${password}@127.0.0.1:${port}/${database}`;
   const log = options.onLog ?? (() => undefined);
+  const running = await runningServer(pgData);
+  if (running) {
+    const owner = await liveOwner(dataDir);
+    if (options.mode === 'attach') {
+      return { url: urlOn(running.port), dataDir: pgData, stop: async () => undefined };
+    }
+    if (owner !== null) {
+      throw new Error(`the embedded PostgreSQL in ${pgData} belongs to a running campus-aaa (pid ${owner}); stop it first or set DATA_DIR`);
+    }
+    await stopStaleServer(running.pid, pgData);
+  }
   const pg = new EmbeddedPostgresClass({
     databaseDir: pgData,
     port: options.port,
@@ -95,15 +135,13 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   if (!initialised) {
     await fs.rm(pgData, { recursive: true, force: true });
     await pg.initialise();
-  } else {
-    await stopStaleServer(pgData);
   }
   try {
     await pg.start();
   } catch (e) {
     throw new Error(`embedded PostgreSQL failed to start on port ${options.port} (data in ${pgData})`, { cause: e });
   }
-  const database = options.database ?? 'campus_aaa';
+  await fs.writeFile(ownerFile(dataDir), `${process.pid}\n`);
   const client = pg.getPgClient('postgres', '127.0.0.1');
   await client.connect();
   try {
@@ -113,8 +151,11 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     await client.end();
   }
   return {
-    url: `postgres://postgres:${password}@127.0.0.1:${options.port}/${database}`,
+    url: urlOn(options.port),
     dataDir: pgData,
-    stop: () => pg.stop(),
+    async stop() {
+      await pg.stop();
+      await fs.rm(ownerFile(dataDir), { force: true });
+    },
   };
 }

@@ -5,7 +5,7 @@ import { migrateToLatest } from './migrate.ts';
 
 const config = loadConfig();
 const log = createLogger(config.logLevel).child({ module: 'migrate' });
-const handle = await openDatabase(config, log);
+const handle = await openDatabase(config, log, 'attach');
 try {
   const applied = await migrateToLatest(handle.db);
   log.info({ applied }, applied.length ? 'migrations applied' : 'database already up to date');

@@ -12,8 +12,11 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
-/** DATABASE_URL when set, otherwise the embedded PostgreSQL under DATA_DIR. */
-export async function openDatabase(config: Config, log: Logger): Promise<DatabaseHandle> {
+/**
+ * DATABASE_URL when set, otherwise the embedded PostgreSQL under DATA_DIR: owned by the service, or
+ * attached to (never stopped) by a CLI while the service runs.
+ */
+export async function openDatabase(config: Config, log: Logger, mode: 'own' | 'attach' = 'own'): Promise<DatabaseHandle> {
   let embedded: EmbeddedPostgres | null = null;
   let url = config.databaseUrl;
   if (url === null) {
@@ -21,10 +24,11 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
     embedded = await startEmbeddedPostgres({
       dataDir: config.dataDir,
       port: config.embeddedPgPort,
+      mode,
       onLog: (line) => pgLog.debug(line),
     });
     url = embedded.url;
-    log.info({ dataDir: embedded.dataDir, port: config.embeddedPgPort }, 'embedded postgresql started');
+    log.info({ dataDir: embedded.dataDir, url: embedded.url.replace(/:[^:@/]*@/, ':***@') }, mode === 'own' ? 'embedded postgresql started' : 'embedded postgresql attached');
   }
   const { db, pool } = createDb({ url, poolMax: config.dbPoolMax });
   return {
