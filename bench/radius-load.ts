@@ -52,8 +52,15 @@ interface PhaseResult {
   readonly p99: number;
   readonly max: number;
   readonly codes: Record<string, number>;
+  /** Load generator CPU seconds during the phase. */
+  readonly generatorCpuSeconds: number;
   /** Service CPU seconds (user + system) spent during the phase, filled in by the orchestrator. */
   serverCpuSeconds?: number;
+}
+
+function cpuSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1e6;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -136,6 +143,7 @@ async function generate(p: GenParams): Promise<PhaseResult[]> {
     let timeouts = 0;
     const codes: Record<string, number> = {};
     process.send?.({ phase });
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const deadline = t0 + seconds * 1000;
     const going = () => performance.now() < deadline && sent < max;
@@ -164,7 +172,7 @@ async function generate(p: GenParams): Promise<PhaseResult[]> {
     await Promise.all(Array.from({ length: concurrency }, loop));
     const secs = (performance.now() - t0) / 1000;
     const sorted = lat.slice(0, n).sort();
-    return { phase, sent, answered: n, timeouts, seconds: secs, rps: n / secs, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted[n - 1] ?? NaN, codes };
+    return { phase, sent, answered: n, timeouts, seconds: secs, rps: n / secs, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted[n - 1] ?? NaN, codes, generatorCpuSeconds: cpuSince(cpu0) };
   };
 
   /** Sends at a fixed rate whatever the replies do (open loop), up to `cap` outstanding. */
@@ -177,6 +185,7 @@ async function generate(p: GenParams): Promise<PhaseResult[]> {
     let outstanding = 0;
     const codes: Record<string, number> = {};
     process.send?.({ phase });
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await new Promise<void>((resolve) => {
       const tick = () => {
@@ -198,7 +207,7 @@ async function generate(p: GenParams): Promise<PhaseResult[]> {
     });
     const secs = (performance.now() - t0) / 1000;
     const sorted = lat.slice(0, n).sort();
-    return { phase, sent, answered: n, timeouts, seconds: secs, rps: n / secs, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted[n - 1] ?? NaN, codes };
+    return { phase, sent, answered: n, timeouts, seconds: secs, rps: n / secs, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted[n - 1] ?? NaN, codes, generatorCpuSeconds: cpuSince(cpu0) };
   };
 
   if (p.mode === 'auth') {
@@ -341,7 +350,8 @@ async function orchestrate(mode: 'auth' | 'acct', values: Record<string, string>
           `latency ms p50 ${r.p50.toFixed(2)} p95 ${r.p95.toFixed(2)} p99 ${r.p99.toFixed(2)} max ${r.max.toFixed(1)}; timeouts ${r.timeouts}; codes ${JSON.stringify(r.codes)}` +
           (r.serverCpuSeconds !== undefined
             ? `; service CPU ${((100 * r.serverCpuSeconds) / r.seconds).toFixed(0)}% = ${Math.round((1e6 * r.serverCpuSeconds) / Math.max(1, r.answered))} us/request`
-            : ''),
+            : '') +
+          `; generator CPU ${((100 * r.generatorCpuSeconds) / r.seconds).toFixed(0)}%`,
       );
     }
     lines.push(`  server RSS ${mem.rss.toFixed(0)} MiB (peak sampled ${peakRss.toFixed(0)} MiB, VmHWM ${mem.hwm.toFixed(0)} MiB); server CPU ${cpu.toFixed(1)} s over the run`);

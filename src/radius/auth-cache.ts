@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 
 /** Thrown when too many password verifications are queued: the request is dropped and the NAS retries. */
 export class VerifyOverloadError extends Error {
@@ -35,7 +35,9 @@ interface Entry {
  * of the same credentials share one argon2 run.
  */
 export class CredentialCache {
-  readonly #key = randomBytes(32);
+  /** HMAC-SHA256 (RFC 2104) with the key's inner and outer pads hashed once: each key costs two hash copies. */
+  readonly #inner: Hash;
+  readonly #outer: Hash;
   readonly #entries = new Map<string, Entry>();
   readonly #inflight = new Map<string, Promise<boolean>>();
   readonly #waiting: (() => void)[] = [];
@@ -55,6 +57,11 @@ export class CredentialCache {
     this.#maxEntries = options.maxEntries ?? 200_000;
     this.#maxPending = options.maxPending ?? 256;
     this.#concurrency = options.concurrency ?? 4;
+    const key = randomBytes(32);
+    const pad = (byte: number) => Buffer.concat([key, Buffer.alloc(32)]).map((b) => b ^ byte);
+    this.#inner = createHash('sha256').update(pad(0x36));
+    this.#outer = createHash('sha256').update(pad(0x5c));
+    key.fill(0);
   }
 
   get size(): number {
@@ -67,7 +74,8 @@ export class CredentialCache {
   }
 
   #keyOf(username: string, password: string): string {
-    return createHmac('sha256', this.#key).update(username).update('\0').update(password).digest('base64');
+    const inner = this.#inner.copy().update(username).update('\0').update(password).digest();
+    return this.#outer.copy().update(inner).digest('base64');
   }
 
   /**

@@ -63,9 +63,24 @@ export function replyMessage(d: AuthDecision): string {
   }
 }
 
+const messageBytes = new Map<string | number, Buffer>();
+
+/** The UTF-8 Reply-Message, memoised for the messages that repeat (every refusal but arrears; accepts by cycle end). */
+function replyMessageBytes(d: AuthDecision): Buffer {
+  const key = d.kind === 'accept' ? (d.area === 'office' ? 'office' : (d.endsAtMs ?? 'dorm')) : d.reason === 'arrears' ? null : d.reason;
+  if (key === null) return Buffer.from(replyMessage(d), 'utf8');
+  let bytes = messageBytes.get(key);
+  if (bytes === undefined) {
+    bytes = Buffer.from(replyMessage(d), 'utf8');
+    if (messageBytes.size >= 100_000) messageBytes.clear();
+    messageBytes.set(key, bytes);
+  }
+  return bytes;
+}
+
 /** Reply attributes for a decision: Reply-Message, and for a dorm accept Session-Timeout (RFC 2865 §5.27). */
 export function replyAttributes(d: AuthDecision, interimSeconds: number): [string, AttributeInput][] {
-  const attrs: [string, AttributeInput][] = [['Reply-Message', replyMessage(d)]];
+  const attrs: [string, AttributeInput][] = [['Reply-Message', replyMessageBytes(d)]];
   if (d.kind === 'accept') {
     if (d.sessionTimeoutSeconds !== null) attrs.push(['Session-Timeout', d.sessionTimeoutSeconds]);
     attrs.push(['Acct-Interim-Interval', interimSeconds]);
@@ -130,6 +145,31 @@ export class Authenticator {
     } finally {
       this.#dbInFlight--;
     }
+  }
+
+  /**
+   * The common case, decided synchronously from memory: a PAP login whose verdict is cached, of an
+   * account the view is sure of, accepted (office, or a dorm cycle running into the future). Anything
+   * else returns undefined and goes through `decide`. Throws a decode error for a malformed password.
+   */
+  decideFromMemory(req: RadiusPacket, nas: NasEntry): AuthDecision | undefined {
+    const username = req.get('User-Name');
+    if (username === undefined) return undefined;
+    const found = this.deps.view.lookup(username);
+    if (found.state !== 'sure' || found.account === undefined) return undefined;
+    const account = found.account;
+    if (account.status !== 'active') return undefined;
+    const password = req.userPassword(nas.secret);
+    if (password === undefined || this.deps.credentials.peek(username, password, account.passwordHash, Date.now()) !== true) return undefined;
+    const area = nas.areaRules.length === 0 ? nas.area : areaOf(nas, (name) => attributeText(req, name));
+    if (area === 'office') {
+      this.#memory.inc();
+      return { kind: 'accept', area, sessionTimeoutSeconds: null, endsAtMs: null };
+    }
+    const nowMs = this.deps.now().getTime();
+    if (account.cycleEndsAtMs === null || account.cycleEndsAtMs <= nowMs) return undefined;
+    this.#memory.inc();
+    return { kind: 'accept', area: 'dorm', sessionTimeoutSeconds: sessionTimeout(account.cycleEndsAtMs, nowMs), endsAtMs: account.cycleEndsAtMs };
   }
 
   /**

@@ -298,10 +298,29 @@ export class RadiusServer {
     }
     // messageAuthenticator 'auto' (FreeRADIUS's "auto"): once a NAS has sent one, it must always send one.
     if (req.hasMessageAuthenticator && req.code === PacketCode.AccessRequest && !nas.requireMessageAuthenticator) this.#maSeen.add(nas.id);
+    if (req.code === PacketCode.AccessRequest && this.#answerFromMemory(socket, req, nas, rinfo, key, started)) return;
     this.#inFlight++;
     void this.#handle(port, socket, req, nas, rinfo, key, started).finally(() => {
       if (--this.#inFlight === 0) for (const f of this.#idle.splice(0)) f();
     });
+  }
+
+  /** Answers the common login synchronously (no promise, no database); false when `decide` must run. */
+  #answerFromMemory(socket: dgram.Socket, req: RadiusPacket, nas: NasEntry, rinfo: dgram.RemoteInfo, key: string, started: number): boolean {
+    let d;
+    try {
+      d = this.#auth.decideFromMemory(req, nas);
+    } catch {
+      // A malformed User-Password: the full path drops and counts it.
+      return false;
+    }
+    if (d === undefined) return false;
+    const reply = encodeResponse(req, PacketCode.AccessAccept, replyAttributes(d, this.o.defaultInterimSeconds), nas.secret);
+    this.#caches.auth.complete(key, reply, Date.now());
+    socket.send(reply, rinfo.port, rinfo.address);
+    this.#count('access', 'accept');
+    this.#observe('access', started);
+    return true;
   }
 
   async #handle(port: Port, socket: dgram.Socket, req: RadiusPacket, nas: NasEntry, rinfo: dgram.RemoteInfo, key: string, started: number): Promise<void> {

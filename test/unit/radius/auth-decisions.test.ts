@@ -32,7 +32,7 @@ describe('replyMessage', () => {
 describe('replyAttributes', () => {
   it('carries Session-Timeout only on a dorm accept, and the interim interval on every accept', () => {
     expect(replyAttributes({ kind: 'accept', area: 'dorm', sessionTimeoutSeconds: 42, endsAtMs: 0 }, 600)).toEqual([
-      ['Reply-Message', expect.any(String)],
+      ['Reply-Message', expect.any(Buffer)],
       ['Session-Timeout', 42],
       ['Acct-Interim-Interval', 600],
     ]);
