@@ -1,12 +1,15 @@
 # syntax=docker/dockerfile:1
 # Multi-stage: dependencies are installed (with their native install scripts) in the build stage; the runtime stage holds
-# production dependencies only and runs as the unprivileged `node` user. TypeScript runs through tsx;
-# CI typechecks, so the image does not.
+# production dependencies only and runs as the unprivileged `node` user. The service runs compiled
+# (dist/); the short-lived CLIs (migrate, audit, token) run their TypeScript through tsx.
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund && npm prune --omit=dev
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production \
@@ -16,6 +19,7 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --chown=node:node package.json tsconfig.json ./
+COPY --from=build --chown=node:node /app/dist ./dist
 COPY --chown=node:node src ./src
 COPY --chown=node:node migrations ./migrations
 COPY --chown=node:node dictionaries ./dictionaries

@@ -5,7 +5,7 @@ set -eu
 cmd=${1:-start}
 [ "$#" -gt 0 ] && shift
 case "$cmd" in
-  start) exec node --import tsx src/main.ts "$@" ;;
+  start) exec node --enable-source-maps dist/main.js "$@" ;;
   migrate) exec node --import tsx src/db/migrate-cli.ts "$@" ;;
   audit) exec node --import tsx src/billing/audit-cli.ts "$@" ;;
   token) exec node --import tsx src/api/token-cli.ts "$@" ;;
