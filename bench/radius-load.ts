@@ -14,7 +14,7 @@ import { PacketCode } from '../src/radius/packet.ts';
 import { benchDatabase } from './pg.ts';
 
 /**
- * npm run bench:auth | bench:acct [-- --accounts 10000 --seconds 10 --concurrency 128 --max 400000]
+ * npm run bench:auth | bench:acct [-- --accounts 10000 --seconds 10 --concurrency 128|512 --max 400000]
  *
  * Sets up a private PostgreSQL (bench/pg.ts: fsync on), 10k accounts and a NAS client, starts the whole
  * service (`src/main.ts`) as its own process, and forks a load generator that talks to it over loopback.
@@ -313,7 +313,7 @@ async function orchestrate(mode: 'auth' | 'acct', values: Record<string, string>
       ...ports,
       accounts,
       seconds: Number(values.seconds),
-      concurrency: Number(values.concurrency),
+      concurrency: Number(values.concurrency ?? (mode === 'auth' ? 128 : 512)),
       max: Number(values.max),
       rateFraction: Number(values['rate-fraction']),
     };
@@ -381,7 +381,7 @@ const { values, positionals } = parseArgs({
     generator: { type: 'string' },
     accounts: { type: 'string', default: '10000' },
     seconds: { type: 'string', default: '10' },
-    concurrency: { type: 'string', default: '128' },
+    concurrency: { type: 'string' },
     max: { type: 'string', default: '400000' },
     'rate-fraction': { type: 'string', default: '0.8' },
   },

@@ -65,6 +65,18 @@ function int(req: RadiusPacket, name: string): number | null {
   return typeof v === 'number' ? v : null;
 }
 
+/** The largest value of the PostgreSQL `integer` column acct_sessions.interim_interval_seconds. */
+const MAX_INTERIM_SECONDS = 2_147_483_647;
+
+/**
+ * Acct-Interim-Interval is a 32-bit unsigned integer (RFC 2869 §5.16) but is stored in an `integer` column:
+ * a value past 68 years means "no interim updates" in practice and is capped, so the record can be stored.
+ */
+function interimSeconds(req: RadiusPacket): number | null {
+  const v = int(req, 'Acct-Interim-Interval');
+  return v === null ? null : Math.min(v, MAX_INTERIM_SECONDS);
+}
+
 function ip(req: RadiusPacket, name: string): string | null {
   const v = req.get(name);
   return typeof v === 'string' ? (normalizeIp(v) ?? null) : null;
@@ -147,7 +159,7 @@ export function planAccounting(req: RadiusPacket, nas: NasEntry, sourceIp: strin
       outputOctets: counter64(int(req, 'Acct-Output-Octets'), int(req, 'Acct-Output-Gigawords')),
       inputPackets: int(req, 'Acct-Input-Packets') ?? 0,
       outputPackets: int(req, 'Acct-Output-Packets') ?? 0,
-      interimSeconds: int(req, 'Acct-Interim-Interval'),
+      interimSeconds: interimSeconds(req),
       terminateCause: cause,
     },
   };
@@ -269,7 +281,7 @@ interface Pending {
 export interface AccountingWriterOptions {
   /** Records per transaction at most; default 512. */
   readonly maxBatch?: number;
-  /** Transactions in flight at once; default 2. */
+  /** Transactions in flight at once; default 4. */
   readonly maxInFlight?: number;
   /** Called with the size of every committed batch and the sessions closed by Accounting-On/Off. */
   readonly onCommit?: (size: number, nasClosed: number) => void;
@@ -297,7 +309,7 @@ export class AccountingWriter {
     private readonly options: AccountingWriterOptions = {},
   ) {
     this.#maxBatch = options.maxBatch ?? 512;
-    this.#maxInFlight = options.maxInFlight ?? 2;
+    this.#maxInFlight = options.maxInFlight ?? 4;
   }
 
   get queued(): number {
