@@ -167,18 +167,34 @@ export class RadiusServer {
   }
 
   async #bind(port: Port, number: number): Promise<dgram.Socket> {
-    const host = this.o.host;
-    const v6 = isIPv6(host);
-    const socket = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: false, recvBufferSize: RECV_BUFFER, sendBufferSize: RECV_BUFFER });
+    let socket: dgram.Socket;
+    try {
+      socket = await this.#open(this.o.host, number);
+    } catch (err) {
+      // A host without IPv6 (some containers) cannot bind '::': serve IPv4 rather than nothing.
+      const code = (err as { code?: string }).code;
+      if (this.o.host !== '::' || (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL')) throw err;
+      this.o.log.warn({ port, code }, 'IPv6 is not available; serving RADIUS on IPv4 only');
+      socket = await this.#open('0.0.0.0', number);
+    }
+    socket.on('error', (err) => this.#warn('socket', { err, port }, 'radius socket error'));
+    socket.on('message', (msg, rinfo) => this.#onMessage(port, socket, msg, rinfo));
+    return socket;
+  }
+
+  async #open(host: string, port: number): Promise<dgram.Socket> {
+    const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', ipv6Only: false, recvBufferSize: RECV_BUFFER, sendBufferSize: RECV_BUFFER });
     await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind({ address: host, port: number, exclusive: true }, () => {
-        socket.off('error', reject);
+      const fail = (err: Error) => {
+        socket.close();
+        reject(err);
+      };
+      socket.once('error', fail);
+      socket.bind({ address: host, port, exclusive: true }, () => {
+        socket.off('error', fail);
         resolve();
       });
     });
-    socket.on('error', (err) => this.#warn('socket', { err, port }, 'radius socket error'));
-    socket.on('message', (msg, rinfo) => this.#onMessage(port, socket, msg, rinfo));
     return socket;
   }
 
