@@ -1,3 +1,4 @@
+import dgram from 'node:dgram';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../../src/billing/password.ts';
@@ -368,6 +369,35 @@ describe('radclient (FreeRADIUS) as a BRAS', () => {
     }
     const s = await t.db.selectFrom('acct_sessions').selectAll().where('session_id', '=', `rc-${a.username}`).executeTakeFirstOrThrow();
     expect(s.stopped_at).not.toBeNull();
+  });
+
+  it('gets the cached reply when it retransmits after a lost answer, and the login is decided once', async () => {
+    const a = await account('rcr');
+    // A relay that loses the server's first answer, so radclient retransmits the identical request.
+    const relay = dgram.createSocket('udp4');
+    const upstream = dgram.createSocket('udp4');
+    await new Promise<void>((r) => relay.bind(0, '127.0.0.1', () => r()));
+    await new Promise<void>((r) => upstream.bind(0, '127.0.0.1', () => r()));
+    let peer: { port: number; address: string } | null = null;
+    let answers = 0;
+    relay.on('message', (msg, rinfo) => {
+      peer = { port: rinfo.port, address: rinfo.address };
+      upstream.send(msg, app.radius.authPort, '127.0.0.1');
+    });
+    upstream.on('message', (msg) => {
+      if (++answers === 1 || !peer) return;
+      relay.send(msg, peer.port, peer.address);
+    });
+    try {
+      const replayed = await metric('radius_requests_total', { code: 'access', result: 'replayed' });
+      const r = await radclient(['-x', '-t', '1', '-r', '3', `127.0.0.1:${relay.address().port}`, 'auth', SECRET], `User-Name=${a.username},User-Password=${PASSWORD},NAS-Port-Id=office-7,Message-Authenticator=0x00\n`);
+      expect(r.stdout).toMatch(/Received Access-Accept/);
+      expect(answers).toBe(2);
+      expect(await metric('radius_requests_total', { code: 'access', result: 'replayed' })).toBe(replayed + 1);
+    } finally {
+      relay.close();
+      upstream.close();
+    }
   });
 
   it('gets no reply with a wrong secret', async () => {
