@@ -285,6 +285,21 @@ async function generate(p: GenParams): Promise<PhaseResult[]> {
 
 // ---------------------------------------------------------------- orchestrator
 
+/** A few of the service's own Prometheus figures: how logins were decided, drops, event-loop lag, GC. */
+async function serviceMetrics(apiUrl: string): Promise<string> {
+  const text = await (await fetch(`${apiUrl}/metrics`)).text();
+  const pick = (re: RegExp) => [...text.matchAll(re)].map((m) => `${m[1]}=${Number(m[2]).toFixed(m[2]!.includes('.') ? 3 : 0)}`);
+  return [
+    ...pick(/^radius_auth_decisions_total\{path="(\w+)"\} (\S+)$/gm).map((x) => `decided_${x}`),
+    ...pick(/^radius_dropped_total\{reason="(\w+)"\} (\S+)$/gm).map((x) => `dropped_${x}`),
+    ...pick(/^radius_acct_batch_size_(sum|count) (\S+)$/gm).map((x) => `acct_batch_${x}`),
+    ...pick(/^nodejs_eventloop_lag_(p99|max)_seconds (\S+)$/gm).map((x) => `eventloop_lag_${x}s`),
+    ...pick(/^nodejs_gc_duration_seconds_sum\{kind="(\w+)"\} (\S+)$/gm).map((x) => `gc_${x}s`),
+  ]
+    .filter(Boolean)
+    .join(' ');
+}
+
 function rssOf(pid: number): { rss: number; hwm: number } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0);
@@ -345,6 +360,7 @@ async function orchestrate(mode: 'auth' | 'acct', values: Record<string, string>
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
+    let apiUrl: string | null = null;
     const ports = await new Promise<{ authPort: number; acctPort: number }>((resolve, reject) => {
       let buf = '';
       server!.stdout!.on('data', (d: Buffer) => {
@@ -354,6 +370,7 @@ async function orchestrate(mode: 'auth' | 'acct', values: Record<string, string>
           if (nl < 0) break;
           const line = buf.slice(0, nl);
           buf = buf.slice(nl + 1);
+          if (line.includes('admin api listening')) apiUrl = (JSON.parse(line) as { url: string }).url;
           if (line.includes('radius server listening')) {
             const o = JSON.parse(line) as { authPort: number; acctPort: number };
             resolve({ authPort: o.authPort, acctPort: o.acctPort });
@@ -412,6 +429,7 @@ async function orchestrate(mode: 'auth' | 'acct', values: Record<string, string>
       );
     }
     lines.push(`  server RSS ${mem.rss.toFixed(0)} MiB (peak sampled ${peakRss.toFixed(0)} MiB, VmHWM ${mem.hwm.toFixed(0)} MiB); server CPU ${cpu.toFixed(1)} s over the run`);
+    if (apiUrl) lines.push(`  service metrics: ${await serviceMetrics(apiUrl)}`);
     if (mode === 'acct') {
       const stored = await sql<{ n: number }>`SELECT count(*)::int AS n FROM acct_sessions`.execute(db);
       lines.push(`  acct_sessions rows: ${stored.rows[0]!.n}`);

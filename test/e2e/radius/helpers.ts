@@ -82,11 +82,29 @@ export function radclient(args: string[], input: string, timeoutMs = 10_000): Pr
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('error', reject);
+    p.on('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'ENOENT' ? new Error('radclient not found: apt-get install -y freeradius-utils') : err),
+    );
     p.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
     p.stdin.end(input);
   });
+}
+
+/** Whether this host has an IPv6 loopback (some containers have none). */
+export async function hasIpv6Loopback(): Promise<boolean> {
+  const socket = dgram.createSocket('udp6');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(0, '::1', () => resolve());
+    });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    socket.close();
+  }
 }
