@@ -1,4 +1,4 @@
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -16,8 +16,9 @@ import { benchDatabase } from './pg.ts';
 /**
  * npm run bench:auth | bench:acct [-- --accounts 10000 --seconds 10 --concurrency 128|512 --max 400000]
  *
- * Sets up a private PostgreSQL (bench/pg.ts: fsync on), 10k accounts and a NAS client, starts the whole
- * service (`src/main.ts`) as its own process, and forks a load generator that talks to it over loopback.
+ * Sets up a private PostgreSQL (bench/pg.ts: fsync on), 10k accounts and a NAS client, builds and starts
+ * the whole service as `npm start` runs it (dist/main.js) in its own process, and forks a load generator
+ * that talks to it over loopback.
  * auth: warm-up (one login per account: credential cache, cycles opened), then a closed-loop run at the
  * given concurrency (max throughput), then an open-loop run paced at 80% of that rate (latency).
  * acct: sessions of Start, Interim-Update, Stop, each sent when the previous one was answered.
@@ -56,6 +57,8 @@ interface PhaseResult {
   readonly generatorCpuSeconds: number;
   /** Service CPU seconds (user + system) spent during the phase, filled in by the orchestrator. */
   serverCpuSeconds?: number;
+  /** The service's own receipt-to-reply latency in the phase, as histogram bucket bounds. */
+  serverLatency?: string;
 }
 
 function cpuSince(start: NodeJS.CpuUsage): number {
@@ -285,6 +288,27 @@ async function generate(p: GenParams): Promise<PhaseResult[]> {
 
 // ---------------------------------------------------------------- orchestrator
 
+/** Cumulative counts of radius_request_duration_seconds buckets for `code`, by upper bound (s). */
+async function latencyBuckets(apiUrl: string, code: string): Promise<Map<number, number>> {
+  const text = await (await fetch(`${apiUrl}/metrics`)).text();
+  const out = new Map<number, number>();
+  const re = new RegExp(`^radius_request_duration_seconds_bucket\\{le="([^"]+)",code="${code}"\\} (\\S+)$`, 'gm');
+  for (const m of text.matchAll(re)) out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+  return out;
+}
+
+/** p50/p99 between two bucket snapshots, as "<= bound" (a histogram knows no more). */
+function quantilesOf(before: Map<number, number>, after: Map<number, number>): string {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
+  if (total <= 0) return 'n/a';
+  const q = (p: number) => {
+    const bound = bounds.find((b) => (after.get(b) ?? 0) - (before.get(b) ?? 0) >= p * total) ?? Infinity;
+    return bound === Infinity ? '> 1 s' : `<= ${bound * 1000} ms`;
+  };
+  return `p50 ${q(0.5)}, p99 ${q(0.99)}`;
+}
+
 /** A few of the service's own Prometheus figures: how logins were decided, drops, event-loop lag, GC. */
 async function serviceMetrics(apiUrl: string): Promise<string> {
   const text = await (await fetch(`${apiUrl}/metrics`)).text();
@@ -345,8 +369,10 @@ async function orchestrate(mode: 'auth' | 'acct', values: Record<string, string>
     await sql`ANALYZE`.execute(db);
     const setupS = (performance.now() - t0) / 1000;
 
+    // The service as `npm start` runs it: compiled JavaScript, no TypeScript loader in the process.
+    execFileSync('npx', ['tsc', '-p', path.join(here, '..', 'tsconfig.build.json')], { stdio: 'inherit' });
     const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    server = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(here, '..', 'src', 'main.ts')], {
+    server = spawn(process.execPath, [...nodeArgs, path.join(here, '..', 'dist', 'main.js')], {
       env: {
         ...process.env,
         DATABASE_URL: target.url,
@@ -397,22 +423,26 @@ async function orchestrate(mode: 'auth' | 'acct', values: Record<string, string>
     }, 250);
     gen = fork(fileURLToPath(import.meta.url), ['--generator', JSON.stringify(params)], { stdio: 'inherit' });
     const cpuAt: number[] = [];
+    const histAt: Promise<Map<number, number> | null>[] = [];
+    const histogramOf = (code: string) => (apiUrl ? latencyBuckets(apiUrl, code).catch(() => null) : Promise.resolve(null));
+    const code = mode === 'auth' ? 'access' : 'accounting';
     const results = await new Promise<PhaseResult[]>((resolve, reject) => {
       gen!.on('message', (m) => {
-        if (Array.isArray(m)) {
-          cpuAt.push(cpuSecondsOf(serverPid));
-          resolve(m as PhaseResult[]);
-        } else {
-          cpuAt.push(cpuSecondsOf(serverPid));
-        }
+        cpuAt.push(cpuSecondsOf(serverPid));
+        histAt.push(histogramOf(code));
+        if (Array.isArray(m)) resolve(m as PhaseResult[]);
       });
       gen!.once('exit', (code) => code !== 0 && reject(new Error(`generator exited with ${code}`)));
     });
     clearInterval(sampler);
     const cpu = cpuSecondsOf(serverPid) - cpu0;
     // cpuAt holds the CPU reading at each phase start, then one at the end (phase gaps are idle).
+    const hists = await Promise.all(histAt);
     results.forEach((r, k) => {
       if (cpuAt[k + 1] !== undefined) r.serverCpuSeconds = cpuAt[k + 1]! - cpuAt[k]!;
+      const before = hists[k];
+      const after = hists[k + 1];
+      if (before && after) r.serverLatency = quantilesOf(before, after);
     });
     const mem = rssOf(serverPid);
     const lines = [
@@ -425,7 +455,8 @@ async function orchestrate(mode: 'auth' | 'acct', values: Record<string, string>
           (r.serverCpuSeconds !== undefined
             ? `; service CPU ${((100 * r.serverCpuSeconds) / r.seconds).toFixed(0)}% = ${Math.round((1e6 * r.serverCpuSeconds) / Math.max(1, r.answered))} us/request`
             : '') +
-          `; generator CPU ${((100 * r.generatorCpuSeconds) / r.seconds).toFixed(0)}%`,
+          `; generator CPU ${((100 * r.generatorCpuSeconds) / r.seconds).toFixed(0)}%` +
+          (r.serverLatency ? `; inside the service ${r.serverLatency}` : ''),
       );
     }
     lines.push(`  server RSS ${mem.rss.toFixed(0)} MiB (peak sampled ${peakRss.toFixed(0)} MiB, VmHWM ${mem.hwm.toFixed(0)} MiB); server CPU ${cpu.toFixed(1)} s over the run`);
