@@ -32,7 +32,7 @@ export interface DbOptions {
 export type Db = Kysely<Database>;
 
 export function createPool(options: DbOptions): pg.Pool {
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolMax ?? 10,
     application_name: options.applicationName ?? 'campus-aaa',
@@ -40,6 +40,11 @@ export function createPool(options: DbOptions): pg.Pool {
     idleTimeoutMillis: 30_000,
     types,
   });
+  // The pool listens for errors on idle clients only. A checked-out client (in a transaction, between two
+  // statements) whose server goes away emits 'error' with no listener, which would crash the process: the
+  // statement in flight, or the next one, reports the failure instead, and the pool drops the client on release.
+  pool.on('connect', (client) => client.on('error', () => undefined));
+  return pool;
 }
 
 /** A kysely instance over its own pg pool; `db.destroy()` closes the pool. */
