@@ -31,6 +31,8 @@ export interface RadiusMetrics {
   readonly disconnects: Counter<'outcome'>;
   /** Accounting records per group-commit transaction. */
   readonly acctBatchSize: Histogram<string>;
+  /** Time to write and commit one accounting batch. */
+  readonly acctCommitSeconds: Histogram<string>;
   readonly acctSessionsClosed: Counter<'why'>;
   readonly nasClients: Gauge<string>;
   readonly accountView: Gauge<'what'>;
@@ -73,6 +75,9 @@ export function createRadiusMetrics(registry: Registry): RadiusMetrics {
     ),
     acctBatchSize: reuse(registry, 'radius_acct_batch_size', () =>
       new Histogram({ name: 'radius_acct_batch_size', help: 'Accounting records per group commit', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers }),
+    ),
+    acctCommitSeconds: reuse(registry, 'radius_acct_commit_seconds', () =>
+      new Histogram({ name: 'radius_acct_commit_seconds', help: 'Time to write and commit one accounting batch', buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1], registers }),
     ),
     acctSessionsClosed: reuse(registry, 'radius_acct_sessions_closed_total', () =>
       new Counter({ name: 'radius_acct_sessions_closed_total', help: 'Sessions closed other than by a Stop', labelNames: ['why'] as const, registers }),

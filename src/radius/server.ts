@@ -93,8 +93,9 @@ export class RadiusServer {
       now: () => o.billing.clock.now(),
     });
     this.#writer = new AccountingWriter(o.db, {
-      onCommit: (size, closed) => {
+      onCommit: (size, closed, ms) => {
         o.metrics.acctBatchSize.observe(size);
+        o.metrics.acctCommitSeconds.observe(ms / 1000);
         if (closed > 0) o.metrics.acctSessionsClosed.labels('nas_reboot').inc(closed);
       },
       onBadRecord: (err) => this.#warn('bad_record', { err }, 'accounting record refused by the database'),
