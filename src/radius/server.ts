@@ -141,8 +141,15 @@ export class RadiusServer {
       o.log.info({ file: o.nasClientsFile, ...r }, 'NAS clients file synced');
     }
     await this.#listener.start();
-    this.#sockets.auth = await this.#bind('auth', o.authPort);
-    this.#sockets.acct = await this.#bind('acct', o.acctPort);
+    try {
+      this.#sockets.auth = await this.#bind('auth', o.authPort);
+      this.#sockets.acct = await this.#bind('acct', o.acctPort);
+    } catch (err) {
+      // E.g. the port is taken: leave nothing running behind.
+      for (const socket of Object.values(this.#sockets)) socket.close();
+      await this.#listener.stop();
+      throw err;
+    }
     this.#every(1_000, () => {
       const now = Date.now();
       this.#caches.auth.sweep(now);
