@@ -5,7 +5,7 @@ import importX from 'eslint-plugin-import-x';
 const pure = ['src/billing/money.ts', 'src/billing/tariff.ts', 'src/billing/rules.ts', 'src/radius/dictionary.ts', 'src/radius/attributes.ts', 'src/radius/packet.ts', 'src/radius/reply-cache.ts'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'var/', 'coverage/', 'bench/out/'] },
+  { ignores: ['node_modules/', 'var/', 'dist/', 'coverage/', 'bench/out/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
