@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
@@ -281,6 +282,9 @@ export const fourInstances: Scenario = {
     const requestFailures = services.reduce((sum, s) => sum + s.logCount(/"msg":"request failed"/), 0);
     for (const reason of ['internal_error', 'db_unavailable', 'overload']) x.eq(dropped[reason] ?? 0, 0, `Access-Requests dropped as ${reason}`);
     x.eq(requestFailures, 0, '"request failed" log lines (an error the server did not expect)');
+    x.eq(passFailures, 0, 'settlement passes that failed after their retries');
+    // Statements PostgreSQL refused on a unique index: races the money core lost and retried, never surfaced.
+    const uniqueViolations = readFileSync(path.join(pg.dir, 'server.log'), 'utf8').split('\n').filter((l) => l.includes('violates unique constraint')).length;
     x.eq(settleErrors, 0, 'settle API calls that failed (5xx or no answer)');
 
     for (const s of services) {
@@ -342,7 +346,8 @@ export const fourInstances: Scenario = {
         'wrong decisions': wrong,
         'decisions through the money core (db path)': dbDecisions,
         'settle API calls (failed)': `${settleCalls} (${settleErrors})`,
-        'settlement passes that failed and were retried by the next tick': passFailures,
+        'settlement passes that failed': passFailures,
+        'unique-index violations PostgreSQL logged (lost races, retried)': uniqueViolations,
         'cycles settled': t.settlements,
         'accounts differing from the model': mismatched,
         audit: audit.ok ? 'passed' : 'FAILED',

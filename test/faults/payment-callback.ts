@@ -12,6 +12,8 @@ interface Reply {
   readonly status: number;
   /** Tries it took: more than one when an instance died under the call or answered 5xx. */
   readonly attempts: number;
+  /** From the first try to the answer. */
+  readonly ms: number;
   readonly entryId: number | null;
   readonly replay: boolean | null;
   readonly balanceFen: number | null;
@@ -48,6 +50,7 @@ export const paymentCallback: Scenario = {
     });
 
     const post = async (username: string, amountFen: number): Promise<Reply> => {
+      const t0 = performance.now();
       for (let attempt = 0; ; attempt++) {
         const live = slots.filter((s) => s.alive);
         const s = live[randomInt(ctx.random, 0, Math.max(0, live.length - 1))];
@@ -64,7 +67,7 @@ export const paymentCallback: Scenario = {
           });
           const body = (await res.json()) as { entry?: { id: number }; replay?: boolean; balanceFen?: number };
           if (res.status >= 500) throw new Error(`HTTP ${res.status}`);
-          return { status: res.status, attempts: attempt + 1, entryId: body.entry?.id ?? null, replay: body.replay ?? null, balanceFen: body.balanceFen ?? null };
+          return { status: res.status, attempts: attempt + 1, ms: performance.now() - t0, entryId: body.entry?.id ?? null, replay: body.replay ?? null, balanceFen: body.balanceFen ?? null };
         } catch (e) {
           // No answer (the instance died under the call) or a 5xx: the platform calls again.
           if (attempt > 200) throw e;
@@ -153,6 +156,7 @@ export const paymentCallback: Scenario = {
         'answered 201 Created': created,
         'answered 200 replay': replayed,
         'calls retried (an instance died under them)': retried,
+        'slowest call, first try to answer (ms)': Math.round(Math.max(...replies.map((r) => r.ms))),
         'conflicting callbacks refused (409)': conflicts.filter((r) => r.status === 409).length,
         'restarts survived': restarts,
         'ledger entries for the order': t.entries,
