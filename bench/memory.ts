@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -13,17 +13,45 @@ import { insertNasClient } from '../src/radius/nas-store.ts';
 import { benchDatabase } from './pg.ts';
 
 /**
- * npm run bench:memory -- [--accounts 100000] [--sessions 50000]
+ * npm run bench:memory -- [--accounts 100000] [--sessions 50000] [--node-arg=--flag ...] [--snapshot FILE]
  * The service's resident memory with N accounts (half with a running cycle) after `--sessions` of them
  * logged in from the dorm and started an accounting session through real RADIUS packets: the account
  * view, the credential cache and the reply cache all hold what production would hold.
+ * Also prints where the memory is (the service's own /metrics: V8 heap used/committed per space, external
+ * memory); `--node-arg` passes a V8/Node flag to the service (to try one), `--snapshot` writes a heap
+ * snapshot of the loaded service to FILE (via --heapsnapshot-signal) for a closer look.
  */
-const { values } = parseArgs({ options: { accounts: { type: 'string', default: '100000' }, sessions: { type: 'string', default: '50000' } } });
+const { values } = parseArgs({
+  options: {
+    accounts: { type: 'string', default: '100000' },
+    sessions: { type: 'string', default: '50000' },
+    'node-arg': { type: 'string', multiple: true, default: [] },
+    snapshot: { type: 'string' },
+  },
+});
 const accounts = Number(values.accounts);
 const sessions = Math.min(Number(values.sessions), accounts);
 const SECRET = 'bench-memory-secret';
 const PASSWORD = 'dorm-pass';
 const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** The V8 heap as the service reports it on /metrics (prom-client's default metrics), in MiB. */
+async function heapReport(apiUrl: string): Promise<string> {
+  const text = await (await fetch(`${apiUrl}/metrics`)).text();
+  const mib = (re: RegExp) => (Number(re.exec(text)?.[1] ?? NaN) / 1048576).toFixed(1);
+  const spaces = [...text.matchAll(/^nodejs_heap_space_size_(used|total)_bytes\{space="(\w+)"\} (\d+)/gm)];
+  const bySpace = new Map<string, { used: number; total: number }>();
+  for (const [, kind, space, v] of spaces) {
+    const e = bySpace.get(space!) ?? { used: 0, total: 0 };
+    e[kind as 'used' | 'total'] = Number(v) / 1048576;
+    bySpace.set(space!, e);
+  }
+  const perSpace = [...bySpace].map(([space, e]) => `${space} ${e.used.toFixed(1)}/${e.total.toFixed(1)}`).join(', ');
+  return (
+    `V8 heap used ${mib(/^nodejs_heap_size_used_bytes (\d+)/m)} MiB of ${mib(/^nodejs_heap_size_total_bytes (\d+)/m)} MiB committed; ` +
+    `external ${mib(/^nodejs_external_memory_bytes (\d+)/m)} MiB\n  per space (used/committed MiB): ${perSpace}`
+  );
+}
 
 function rssMiB(pid: number): number {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -53,10 +81,13 @@ try {
 
   // The service as `npm start` runs it: compiled JavaScript, no TypeScript loader in the process.
   execFileSync('npx', ['tsc', '-p', path.join(here, '..', 'tsconfig.build.json')], { stdio: 'inherit' });
-  server = spawn(process.execPath, [path.join(here, '..', 'dist', 'main.js')], {
+  const nodeArgs = [...values['node-arg'], ...(values.snapshot ? ['--heapsnapshot-signal=SIGUSR2'] : [])];
+  server = spawn(process.execPath, [...nodeArgs, path.join(here, '..', 'dist', 'main.js')], {
     env: { ...process.env, DATABASE_URL: target.url, RADIUS_AUTH_PORT: '0', RADIUS_ACCT_PORT: '0', API_PORT: '0', LOG_LEVEL: 'info', ADMIN_TOKEN: 'bench-memory-admin-token' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let apiUrl = '';
+  let radiusPorts: { authPort: number; acctPort: number } | undefined;
   const ports = await new Promise<{ authPort: number; acctPort: number }>((resolve, reject) => {
     let buf = '';
     server!.stdout!.on('data', (d: Buffer) => {
@@ -65,13 +96,16 @@ try {
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        if (line.includes('radius server listening')) resolve(JSON.parse(line) as { authPort: number; acctPort: number });
+        if (line.includes('admin api listening')) apiUrl = (JSON.parse(line) as { url: string }).url;
+        if (line.includes('radius server listening')) radiusPorts = JSON.parse(line) as { authPort: number; acctPort: number };
+        if (line.includes('campus-aaa started') && radiusPorts) resolve(radiusPorts);
       }
     });
     server!.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
   const pid = server.pid!;
   const idleRss = rssMiB(pid);
+  const idleHeap = await heapReport(apiUrl);
 
   const client = await RadiusClient.open(loadDictionary());
   const t0 = performance.now();
@@ -124,10 +158,33 @@ try {
   }
   samples.sort((a, b) => a - b);
   const rss = samples[Math.floor(samples.length / 2)]!;
+  const loadedHeap = await heapReport(apiUrl);
+  if (values.snapshot) {
+    // Node writes Heap.<date>.<pid>...heapsnapshot into its working directory on the signal.
+    const before = new Set(readdirSync(process.cwd()));
+    server.kill('SIGUSR2');
+    let file: string | undefined;
+    for (let i = 0; i < 600 && file === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      file = readdirSync(process.cwd()).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+    }
+    if (file === undefined) throw new Error('no heap snapshot was written');
+    // Wait until the file stops growing, then move it where it was asked for.
+    let size = -1;
+    while (statSync(file).size !== size) {
+      size = statSync(file).size;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    renameSync(file, values.snapshot);
+    process.stdout.write(`heap snapshot: ${values.snapshot}\n`);
+  }
   const lines = [
     `accounts: ${accounts}; dorm logins + accounting Starts: ${sessions} in ${loadS.toFixed(1)} s (${errors} errors)`,
     `online sessions in the database: ${online.rows[0]!.n}`,
     `service RSS: idle after start ${idleRss.toFixed(0)} MiB; loaded ${rss.toFixed(0)} MiB (median of 10 samples over 5 s); target <= 150 MB`,
+    `idle:   ${idleHeap}`,
+    `loaded: ${loadedHeap}`,
+    ...(nodeArgs.length ? [`service node flags: ${nodeArgs.join(' ')}`] : []),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   if (errors > 0 || online.rows[0]!.n !== sessions) failed = true;
