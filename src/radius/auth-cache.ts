@@ -20,25 +20,44 @@ export interface CredentialCacheOptions {
   readonly concurrency?: number;
 }
 
-interface Entry {
-  /** The password_hash the verdict was reached against: a changed hash voids it. */
-  readonly hash: string;
-  readonly ok: boolean;
-  readonly expiresAtMs: number;
+/**
+ * A verdict and its expiry packed into one number: 2 * expiresAtMs + (ok ? 1 : 0). Exact for any time in
+ * milliseconds (|2 * ms| stays far below 2^53), and a Map value that needs no object of its own.
+ */
+function pack(ok: boolean, expiresAtMs: number): number {
+  return 2 * expiresAtMs + (ok ? 1 : 0);
+}
+
+function expiresAtOf(packed: number): number {
+  return Math.floor(packed / 2);
+}
+
+function okOf(packed: number): boolean {
+  return packed - 2 * expiresAtOf(packed) === 1;
+}
+
+/** Appends one length-prefixed field to a MAC, so no two (username, password, hash) triples share an input. */
+function field(h: Hash, text: string): Hash {
+  const len = Buffer.allocUnsafeSlow(4);
+  len.writeUInt32BE(Buffer.byteLength(text, 'utf8'));
+  return h.update(len).update(text, 'utf8');
 }
 
 /**
  * A short-lived memory of argon2 verdicts so a login storm is not bound by the KDF. Entries are keyed
- * by HMAC-SHA256(per-process random key, username \0 password): the password itself is never kept,
- * and the key dies with the process. A verdict counts only while the account's password_hash is the
- * one it was reached against, so a password change invalidates it at once. Concurrent verifications
- * of the same credentials share one argon2 run.
+ * by HMAC-SHA256(per-process random key, username, password, password_hash), truncated to 128 bits: the
+ * password itself is never kept, and the key dies with the process. The hash is part of the key, so a
+ * verdict counts only while the account's password_hash is the one it was reached against: a password
+ * change invalidates it at once, without the entry holding a copy of the hash. Each entry is that
+ * 16-byte key and one number (verdict and expiry), so 100k remembered logins cost a few MB. Concurrent
+ * verifications of the same credentials share one argon2 run.
  */
 export class CredentialCache {
   /** HMAC-SHA256 (RFC 2104) with the key's inner and outer pads hashed once: each key costs two hash copies. */
   readonly #inner: Hash;
   readonly #outer: Hash;
-  readonly #entries = new Map<string, Entry>();
+  /** MAC key (16 latin1 chars) -> pack(ok, expiresAtMs), in insertion order (the oldest first). */
+  readonly #entries = new Map<string, number>();
   readonly #inflight = new Map<string, Promise<boolean>>();
   readonly #waiting: (() => void)[] = [];
   readonly #okTtlMs: number;
@@ -73,9 +92,10 @@ export class CredentialCache {
     return this.#inflight.size;
   }
 
-  #keyOf(username: string, password: string): string {
-    const inner = this.#inner.copy().update(username).update('\0').update(password).digest();
-    return this.#outer.copy().update(inner).digest('base64');
+  #keyOf(username: string, password: string, passwordHash: string): string {
+    const inner = field(field(field(this.#inner.copy(), username), password), passwordHash).digest();
+    // 128 of the 256 bits (RFC 2104 §5 truncation), as a 16-character one-byte string: a small map key.
+    return this.#outer.copy().update(inner).digest().toString('latin1', 0, 16);
   }
 
   /**
@@ -83,14 +103,14 @@ export class CredentialCache {
    * Synchronous so the common case costs one HMAC and one map probe.
    */
   peek(username: string, password: string, passwordHash: string, nowMs: number): boolean | undefined {
-    const key = this.#keyOf(username, password);
+    const key = this.#keyOf(username, password, passwordHash);
     const e = this.#entries.get(key);
     if (e === undefined) return undefined;
-    if (e.expiresAtMs <= nowMs || e.hash !== passwordHash) {
+    if (expiresAtOf(e) <= nowMs) {
       this.#entries.delete(key);
       return undefined;
     }
-    return e.ok;
+    return okOf(e);
   }
 
   /**
@@ -104,20 +124,20 @@ export class CredentialCache {
     now: () => number,
     onVerified?: (ok: boolean) => void,
   ): Promise<boolean> {
-    const key = this.#keyOf(username, password);
+    const key = this.#keyOf(username, password, passwordHash);
     const e = this.#entries.get(key);
-    if (e !== undefined && e.expiresAtMs > now() && e.hash === passwordHash) return e.ok;
-    const flightKey = `${key}|${passwordHash}`;
-    let flight = this.#inflight.get(flightKey);
+    if (e !== undefined && expiresAtOf(e) > now()) return okOf(e);
+    let flight = this.#inflight.get(key);
     if (flight === undefined) {
       if (this.#inflight.size >= this.#maxPending) throw new VerifyOverloadError();
       flight = this.#run(passwordHash, password).then((ok) => {
         onVerified?.(ok);
-        this.#store(key, { hash: passwordHash, ok, expiresAtMs: now() + (ok ? this.#okTtlMs : this.#failTtlMs) });
+        const nowMs = now();
+        this.#store(key, pack(ok, nowMs + (ok ? this.#okTtlMs : this.#failTtlMs)), nowMs);
         return ok;
       });
-      this.#inflight.set(flightKey, flight);
-      void flight.finally(() => this.#inflight.delete(flightKey)).catch(() => undefined);
+      this.#inflight.set(key, flight);
+      void flight.finally(() => this.#inflight.delete(key)).catch(() => undefined);
     }
     return flight;
   }
@@ -135,12 +155,12 @@ export class CredentialCache {
     }
   }
 
-  #store(key: string, entry: Entry): void {
+  #store(key: string, entry: number, nowMs: number): void {
     this.#entries.delete(key);
-    while (this.#entries.size >= this.#maxEntries) {
-      const oldest = this.#entries.keys().next();
-      if (oldest.done === true) break;
-      this.#entries.delete(oldest.value);
+    // The oldest entries first: expired ones (each dropped once, so O(1) amortised), then any over the cap.
+    for (const [oldKey, old] of this.#entries) {
+      if (expiresAtOf(old) > nowMs && this.#entries.size < this.#maxEntries) break;
+      this.#entries.delete(oldKey);
     }
     this.#entries.set(key, entry);
   }
