@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { AccountTable, type ViewAccount } from '../../../src/radius/account-view.ts';
+
+function account(id: number, over: Partial<ViewAccount> = {}): ViewAccount {
+  return {
+    id,
+    username: `u${id}`,
+    status: 'active',
+    passwordHash: `$argon2id$hash-of-${id}`,
+    balanceFen: 100 * id,
+    chapCredential: null,
+    cycleId: null,
+    cycleEndsAtMs: null,
+    ...over,
+  };
+}
+
+/** The column-wise account store behind AccountView: what goes in comes out, by name and by id. */
+describe('AccountTable', () => {
+  it('returns every field as put, by username and by id', () => {
+    const t = new AccountTable();
+    const a = account(7, { status: 'disabled', balanceFen: -250, cycleId: 2 ** 40, cycleEndsAtMs: 1_790_000_000_123, chapCredential: Buffer.from('sealed') });
+    const b = account(2 ** 45);
+    t.put(a);
+    t.put(b);
+    expect(t.byName('u7')).toEqual(a);
+    expect(t.byId(7)).toEqual(a);
+    expect(t.byName(b.username)).toEqual(b);
+    expect(t.idOf('u7')).toBe(7);
+    expect(t.size).toBe(2);
+    expect(t.runningCycles).toBe(1);
+    expect(t.byName('nobody')).toBeUndefined();
+    expect(t.idOf('nobody')).toBeUndefined();
+  });
+
+  it('keeps its own copy of a CHAP credential (not a slice of a shared pool)', () => {
+    const t = new AccountTable();
+    const pooled = Buffer.from('a sealed credential');
+    t.put(account(1, { chapCredential: pooled }));
+    const kept = t.byId(1)!.chapCredential!;
+    expect(kept.equals(pooled)).toBe(true);
+    expect(kept.buffer).not.toBe(pooled.buffer);
+    pooled.fill(0);
+    expect(t.byId(1)!.chapCredential!.toString()).toBe('a sealed credential');
+  });
+
+  it('replaces an account in place, following a rename', () => {
+    const t = new AccountTable();
+    t.put(account(1));
+    t.put(account(1, { username: 'renamed', balanceFen: 5, cycleId: 3, cycleEndsAtMs: 99 }));
+    expect(t.byName('u1')).toBeUndefined();
+    expect(t.byName('renamed')).toMatchObject({ id: 1, balanceFen: 5, cycleId: 3, cycleEndsAtMs: 99 });
+    expect(t.size).toBe(1);
+    t.put(account(1, { username: 'renamed' }));
+    expect(t.byId(1)).toMatchObject({ cycleId: null, cycleEndsAtMs: null });
+    expect(t.runningCycles).toBe(0);
+  });
+
+  it('sets the running cycle of known accounts only', () => {
+    const t = new AccountTable();
+    t.put(account(1));
+    expect(t.setCycle(1, 10, 1_000)).toBe(true);
+    expect(t.setCycle(2, 10, 1_000)).toBe(false);
+    expect(t.byName('u1')).toMatchObject({ cycleId: 10, cycleEndsAtMs: 1_000 });
+    expect(t.byId(2)).toBeUndefined();
+  });
+
+  it('removes accounts and reuses their slots; grows past its first capacity', () => {
+    const t = new AccountTable();
+    for (let id = 1; id <= 5_000; id++) t.put(account(id, { cycleId: id % 2 ? id : null, cycleEndsAtMs: id % 2 ? id * 1_000 : null }));
+    expect(t.size).toBe(5_000);
+    expect(t.runningCycles).toBe(2_500);
+    for (let id = 1; id <= 5_000; id += 2) t.remove(id);
+    t.remove(123_456);
+    expect(t.size).toBe(2_500);
+    expect(t.runningCycles).toBe(0);
+    expect(t.byName('u1')).toBeUndefined();
+    expect(t.byId(3)).toBeUndefined();
+    for (let id = 10_001; id <= 12_500; id++) t.put(account(id));
+    expect(t.size).toBe(5_000);
+    for (let id = 2; id <= 5_000; id += 2) expect(t.byName(`u${id}`)).toEqual(account(id));
+    for (let id = 10_001; id <= 12_500; id++) expect(t.byId(id)).toEqual(account(id));
+    expect(t.ids().sort((a, b) => a - b)).toHaveLength(5_000);
+  });
+
+  it('a name handed from one account to another stays with the newer owner', () => {
+    const t = new AccountTable();
+    t.put(account(1, { username: 'shared' }));
+    t.put(account(2, { username: 'shared' }));
+    expect(t.byName('shared')?.id).toBe(2);
+    t.remove(1);
+    expect(t.byName('shared')?.id).toBe(2);
+  });
+});
