@@ -269,13 +269,13 @@ function mutateAttributes(r: Rand, attrs: Buffer[], keepFirst: boolean): void {
 }
 
 /** Encoded variants of every seed, drawn once; each use copies one and gives it a new identifier. */
-export interface SeedPool {
+interface SeedPool {
   readonly seeds: readonly Seed[];
   readonly variants: readonly Buffer[][];
   readonly totalWeight: number;
 }
 
-export function seedPool(r: Rand, dictionary: Dictionary, perSeed: number): SeedPool {
+function seedPool(r: Rand, dictionary: Dictionary, perSeed: number): SeedPool {
   const all = seeds();
   const variants = all.map((seed) =>
     Array.from({ length: perSeed }, () =>

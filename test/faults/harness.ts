@@ -39,6 +39,8 @@ export interface ScenarioContext {
 export interface Scenario {
   readonly id: string;
   readonly title: string;
+  /** Not in the default run (a reproduction of an open finding); run it with --only. */
+  readonly extra?: boolean;
   /** The scenario is failed (and its processes ended) when it runs longer than this. */
   readonly budgetMs: (quick: boolean) => number;
   run(ctx: ScenarioContext, cleanup: Cleanup): Promise<Outcome>;
