@@ -17,7 +17,7 @@ import { benchDatabase } from './pg.ts';
  * The service's resident memory with N accounts (half with a running cycle) after `--sessions` of them
  * logged in from the dorm and started an accounting session through real RADIUS packets: the account
  * view, the credential cache and the reply cache all hold what production would hold.
- * Also prints where the memory is (the service's own /metrics: V8 heap used/committed per space, external
+ * The service runs with the node flags of the start script. Also prints where the memory is (the service's own /metrics: V8 heap used/committed per space, external
  * memory); `--node-arg` passes a V8/Node flag to the service (to try one), `--snapshot` writes a heap
  * snapshot of the loaded service to FILE (via --heapsnapshot-signal) for a closer look.
  */
@@ -81,7 +81,10 @@ try {
 
   // The service as `npm start` runs it: compiled JavaScript, no TypeScript loader in the process.
   execFileSync('npx', ['tsc', '-p', path.join(here, '..', 'tsconfig.build.json')], { stdio: 'inherit' });
-  const nodeArgs = [...values['node-arg'], ...(values.snapshot ? ['--heapsnapshot-signal=SIGUSR2'] : [])];
+  // With the node flags of package.json's start script, so the figure is the one `npm start` gives.
+  const startScript = (JSON.parse(readFileSync(path.join(here, '..', 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  const startFlags = /\bnode((?: --\S+)*) dist\/main\.js/.exec(startScript)?.[1]?.trim().split(' ').filter(Boolean) ?? [];
+  const nodeArgs = [...startFlags, ...values['node-arg'], ...(values.snapshot ? ['--heapsnapshot-signal=SIGUSR2'] : [])];
   server = spawn(process.execPath, [...nodeArgs, path.join(here, '..', 'dist', 'main.js')], {
     env: { ...process.env, DATABASE_URL: target.url, RADIUS_AUTH_PORT: '0', RADIUS_ACCT_PORT: '0', API_PORT: '0', LOG_LEVEL: 'info', ADMIN_TOKEN: 'bench-memory-admin-token' },
     stdio: ['ignore', 'pipe', 'inherit'],
