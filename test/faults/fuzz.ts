@@ -370,7 +370,7 @@ function makePacket(r: Rand, pool: SeedPool): { packet: Buffer; port: 'auth' | '
 export const fuzz: Scenario = {
   id: 'fuzz',
   title: 'decoder fuzzing: random and mutated packets against the running server',
-  budgetMs: (quick) => (quick ? 120_000 : 300_000),
+  budgetMs: (quick) => (quick ? 120_000 : 420_000),
   async run(ctx, cleanup) {
     const total = ctx.quick ? 100_000 : 1_000_000;
     const creditPackets = 4_000;
