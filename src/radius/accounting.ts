@@ -299,6 +299,8 @@ export interface AccountingWriterOptions {
 export class AccountingWriter {
   readonly #queue: Pending[] = [];
   #inFlight = 0;
+  /** A batch of more than one statement runs alone: concurrent ones could deadlock on each other's rows. */
+  #exclusive = false;
   #scheduled = false;
   #idle: (() => void)[] = [];
   readonly #maxBatch: number;
@@ -324,15 +326,24 @@ export class AccountingWriter {
   }
 
   #schedule(): void {
-    if (this.#scheduled || this.#inFlight >= this.#maxInFlight || this.#queue.length === 0) return;
+    if (this.#scheduled || this.#exclusive || this.#inFlight >= this.#maxInFlight || this.#queue.length === 0) return;
     this.#scheduled = true;
     // setImmediate: let every datagram already received in this loop turn join the batch.
     setImmediate(() => {
       this.#scheduled = false;
-      if (this.#inFlight >= this.#maxInFlight || this.#queue.length === 0) return;
+      if (this.#exclusive || this.#inFlight >= this.#maxInFlight || this.#queue.length === 0) return;
       const batch = this.#queue.splice(0, this.#maxBatch);
+      // Single-statement batches lock rows in unique_id order and run four at a time; a batch of several
+      // statements (Accounting-On/Off, or one session twice) waits until nothing else is in flight.
+      const exclusive = planStatements(batch.map((p) => p.record)).length > 1;
+      if (exclusive && this.#inFlight > 0) {
+        this.#queue.unshift(...batch);
+        return;
+      }
+      this.#exclusive = exclusive;
       this.#inFlight++;
       void this.#commit(batch).finally(() => {
+        this.#exclusive = false;
         this.#inFlight--;
         this.#schedule();
         if (this.#inFlight === 0 && this.#queue.length === 0) for (const f of this.#idle.splice(0)) f();

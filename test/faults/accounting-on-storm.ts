@@ -15,12 +15,11 @@ const SECRET = 'dorm-bras-secret';
  * Interim-Updates for a few hundred of that NAS's sessions, with PostgreSQL healthy. The group-commit writer
  * runs several transactions at once; one that holds an Accounting-On barrier and upserts locks its rows in
  * two sorted runs, so two of them can deadlock, and a batch that loses three times is dropped as
- * db_unavailable. Passes when no deadlock is logged and nothing is dropped.
+ * db_unavailable: what this scenario found. Passes when no deadlock is logged and nothing is dropped.
  */
 export const accountingOnStorm: Scenario = {
   id: 'accounting-on-storm',
   title: 'Accounting-On interleaved with Interim-Updates of the same NAS, database healthy',
-  extra: true,
   budgetMs: () => 60_000,
   async run(ctx, cleanup) {
     const sessions = 300;
