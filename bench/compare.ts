@@ -30,12 +30,13 @@ import {
 import { benchDatabase } from './pg.ts';
 
 /**
- * npm run bench:compare [-- --seconds 8 --rounds 2 --levels 16,64,256 --acct-concurrency 64 ...]
+ * npm run bench:compare [-- --seconds 5 --rounds 3 --levels 16,64,256 --acct-concurrency 64 ...]
  *
  * campus-aaa against FreeRADIUS 3.2 + rlm_sql applying the same rules (bench/peer/), on one private
  * PostgreSQL (bench/pg.ts), the same 10k accounts, the same load generator (bench/load-generator.ts, a
- * process of its own per phase). Auth at several concurrency levels and accounting sessions, the systems
- * alternating A B A B; then each system paced at 80% of its own peak. Every reply is checked against the
+ * process of its own per phase). Each round runs, on one system then the other (A B A B): auth at several
+ * concurrency levels, accounting sessions, and auth paced (open loop) at 80% of campus-aaa's peak of the
+ * round, plus FreeRADIUS at 80% of its own; the table shows the median of the rounds. Every reply is checked against the
  * expected decision; at the end each database must hold exactly one running cycle per funded account that
  * logged in from the dorm, and every acknowledged accounting Stop. Exits non-zero on any correctness
  * failure (not on a missed performance goal: those are reported).
@@ -52,8 +53,8 @@ const GOALS = { authRatio: 1.5, acctRatio: 2, pacedP99Ms: 10 } as const;
 const { values: flags } = parseArgs({
   options: {
     accounts: { type: 'string', default: '10000' },
-    seconds: { type: 'string', default: '8' },
-    rounds: { type: 'string', default: '2' },
+    seconds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '3' },
     levels: { type: 'string', default: '16,64,256' },
     'acct-concurrency': { type: 'string', default: '64' },
     'rate-fraction': { type: 'string', default: '0.8' },
@@ -70,8 +71,8 @@ if (flags.help) {
     [
       'usage: npm run bench:compare -- [options]',
       '  --accounts N           accounts in both systems (10000)',
-      '  --seconds S            length of each measured phase (8)',
-      '  --rounds R             A B rounds of every phase (2)',
+      '  --seconds S            length of each measured phase (5)',
+      '  --rounds R             A B rounds of every phase; the table shows the median (3)',
       '  --levels a,b,c         auth requests outstanding per level (16,64,256)',
       '  --acct-concurrency C   accounting sessions in flight (64)',
       '  --rate-fraction F      paced run at F x each system\'s peak auth rate (0.8)',
@@ -147,6 +148,8 @@ function ensureFreeradius(): void {
 interface Server {
   readonly name: string;
   readonly pid: number;
+  /** campus-aaa's Prometheus endpoint: its own receipt-to-reply latency histogram. */
+  readonly metricsUrl?: string;
   readonly authPort: number;
   readonly acctPort: number;
   stop(): Promise<void>;
@@ -208,9 +211,11 @@ async function waitAnswering(name: string, port: number, child: ChildProcess, ti
 }
 
 async function startOurs(databaseUrl: string): Promise<Server> {
+  // The service as `npm start` runs it: compiled JavaScript, no TypeScript loader in the process.
   // BENCH_SERVER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to the service's node.
+  execFileSync('npx', ['tsc', '-p', path.join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(root, 'src', 'main.ts')], {
+  const child = spawn(process.execPath, [...nodeArgs, '--enable-source-maps', path.join(root, 'dist', 'main.js')], {
     cwd: root,
     env: {
       ...process.env,
@@ -229,6 +234,7 @@ async function startOurs(databaseUrl: string): Promise<Server> {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.add(child);
+  let apiUrl: string | undefined;
   const ports = await new Promise<{ authPort: number; acctPort: number }>((resolve, reject) => {
     let buf = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -236,7 +242,9 @@ async function startOurs(databaseUrl: string): Promise<Server> {
       for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        if (line.includes('radius server listening')) {
+        if (line.includes('admin api listening')) {
+          apiUrl = (JSON.parse(line) as { url: string }).url;
+        } else if (line.includes('radius server listening')) {
           const o = JSON.parse(line) as { authPort: number; acctPort: number };
           resolve({ authPort: o.authPort, acctPort: o.acctPort });
         } else if (/"level":(40|50|60)/.test(line)) {
@@ -247,7 +255,9 @@ async function startOurs(databaseUrl: string): Promise<Server> {
     child.once('exit', (code) => reject(new Error(`campus-aaa exited with code ${code} during start-up`)));
   });
   await waitAnswering('campus-aaa', ports.authPort, child);
-  return { name: 'campus-aaa', pid: child.pid!, ...ports, stop: () => stopChild(child) };
+  for (let waited = 0; apiUrl === undefined && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+  if (apiUrl === undefined) throw new Error('campus-aaa did not log its admin API address');
+  return { name: 'campus-aaa', pid: child.pid!, ...ports, metricsUrl: `${apiUrl}/metrics`, stop: () => stopChild(child) };
 }
 
 /** Renders bench/peer/ (all but sql/) into `dir`, replacing each @...@ placeholder; refuses to leave one unreplaced. */
@@ -313,8 +323,10 @@ async function startPeer(databaseUrl: string, threads: number): Promise<Server &
     dir,
     stop: async () => {
       await stopChild(child);
-      const log = readLog(run);
-      if (/\b(ERROR|Error)\b/.test(log)) process.stderr.write(`FreeRADIUS log had errors:\n${log.split('\n').filter((l) => /error/i.test(l)).slice(0, 20).join('\n')}\n`);
+      const notable = readLog(run)
+        .split('\n')
+        .filter((l) => /error|warn|drop|discard|full|block/i.test(l));
+      if (notable.length) process.stderr.write(`FreeRADIUS log (${notable.length} notable lines):\n${notable.slice(0, 20).join('\n')}\n`);
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -425,7 +437,9 @@ function databaseCpuSeconds(): number {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      procs.set(Number(entry), { ppid: Number(f[1]), comm, cpu: (Number(f[11]) + Number(f[12])) / 100 });
+      // utime + stime, plus cutime + cstime: a backend that exited was reaped by the postmaster, whose
+      // children's time keeps the CPU it used.
+      procs.set(Number(entry), { ppid: Number(f[1]), comm, cpu: (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100 });
     } catch {
       // The process ended while we looked.
     }
@@ -459,6 +473,29 @@ interface Measured extends PhaseResult {
   readonly serverCpuSeconds: number;
   readonly databaseCpuSeconds: number;
   readonly machineBusyPct: number;
+  /** Share of the machine's CPU used by processes other than this server, the database and the generator. */
+  readonly othersPct: number;
+  /** campus-aaa only: its own receipt-to-reply p50 and p99, as histogram bucket bounds (ms). */
+  readonly serverP50Ms: number;
+  readonly serverP99Ms: number;
+}
+
+/** Cumulative counts of campus-aaa's radius_request_duration_seconds buckets for `code`, by upper bound (s). */
+async function latencyBuckets(metricsUrl: string, code: 'access' | 'accounting'): Promise<Map<number, number>> {
+  const text = await (await fetch(metricsUrl)).text();
+  const out = new Map<number, number>();
+  const re = new RegExp(`^radius_request_duration_seconds_bucket\\{le="([^"]+)",code="${code}"\\} (\\S+)$`, 'gm');
+  for (const m of text.matchAll(re)) out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+  return out;
+}
+
+/** The bucket bound (ms) under which fraction `p` of the requests between two snapshots fell. */
+function bucketQuantileMs(before: Map<number, number>, after: Map<number, number>, p: number): number {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
+  if (total <= 0) return NaN;
+  const bound = bounds.find((b) => (after.get(b) ?? 0) - (before.get(b) ?? 0) >= p * total) ?? Infinity;
+  return bound * 1000;
 }
 
 let runCounter = 0;
@@ -476,45 +513,64 @@ async function measure(server: Server, label: string, phase: Phase, accounts: nu
     sessionTag: `r${runCounter}-${server.name === 'campus-aaa' ? 'ours' : 'peer'}`,
     phase,
   };
-  const gen = fork(path.join(here, 'load-generator.ts'), ['--plan', JSON.stringify(plan)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--import', 'tsx'] });
+  // BENCH_GENERATOR_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to the generator's node.
+  const generatorArgs = (process.env.BENCH_GENERATOR_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const gen = fork(path.join(here, 'load-generator.ts'), ['--plan', JSON.stringify(plan)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: [...generatorArgs, '--import', 'tsx'],
+  });
   children.add(gen);
   let peakRss = rssMiB(server.pid);
   let started = false;
   let cpu0 = 0;
   let db0 = 0;
   let m0 = machineJiffies();
+  const histogramCode = phase.kind === 'acct' ? 'accounting' : 'access';
+  const histogram = () => (server.metricsUrl ? latencyBuckets(server.metricsUrl, histogramCode).catch(() => null) : Promise.resolve(null));
+  let h0: Promise<Map<number, number> | null> = Promise.resolve(null);
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, rssMiB(server.pid));
   }, 100);
   try {
     const result = await new Promise<PhaseResult>((resolve, reject) => {
       const bound = setTimeout(() => reject(new Error(`${label} on ${server.name}: generator exceeded its bound`)), (phaseBoundSeconds(phase) + 20) * 1000);
-      gen.on('message', (m) => {
+      gen.on('message', (m: PhaseResult | { started: true }) => {
+        if ('started' in m) {
+          started = true;
+          cpu0 = cpuSecondsOf(server.pid);
+          db0 = databaseCpuSeconds();
+          m0 = machineJiffies();
+          h0 = histogram();
+          return;
+        }
         clearTimeout(bound);
-        resolve(m as PhaseResult);
+        resolve(m);
       });
       gen.once('exit', (code) => {
         clearTimeout(bound);
         if (code !== 0) reject(new Error(`${label} on ${server.name}: generator exited with ${code}`));
       });
-      gen.once('spawn', () => {
-        started = true;
-        cpu0 = cpuSecondsOf(server.pid);
-        db0 = databaseCpuSeconds();
-        m0 = machineJiffies();
-      });
     });
     if (!started) throw new Error('generator never started');
     const m1 = machineJiffies();
+    const [hBefore, hAfter] = await Promise.all([h0, histogram()]);
+    const serverCpuSeconds = cpuSecondsOf(server.pid) - cpu0;
+    const dbCpuSeconds = databaseCpuSeconds() - db0;
+    const busySeconds = (m1.busy - m0.busy) / 100;
+    const capacitySeconds = (m1.total - m0.total) / 100;
+    const ownSeconds = serverCpuSeconds + (Number.isFinite(dbCpuSeconds) ? dbCpuSeconds : 0) + result.generatorCpuSeconds;
     return {
       ...result,
       system: server.name,
       label,
       sessionTag: plan.sessionTag,
       peakRssMiB: Math.max(peakRss, rssMiB(server.pid)),
-      serverCpuSeconds: cpuSecondsOf(server.pid) - cpu0,
-      databaseCpuSeconds: databaseCpuSeconds() - db0,
-      machineBusyPct: (100 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total),
+      serverCpuSeconds,
+      databaseCpuSeconds: dbCpuSeconds,
+      machineBusyPct: (100 * busySeconds) / Math.max(0.01, capacitySeconds),
+      othersPct: (100 * Math.max(0, busySeconds - ownSeconds)) / Math.max(0.01, capacitySeconds),
+      serverP50Ms: hBefore && hAfter ? bucketQuantileMs(hBefore, hAfter, 0.5) : NaN,
+      serverP99Ms: hBefore && hAfter ? bucketQuantileMs(hBefore, hAfter, 0.99) : NaN,
     };
   } finally {
     clearInterval(sampler);
@@ -584,21 +640,34 @@ interface Row {
   readonly peer: Measured[];
 }
 
-const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 const fmtRate = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '-');
 const fmtMs = (x: number) => (Number.isFinite(x) ? (x < 10 ? x.toFixed(2) : x.toFixed(1)) : '-');
 
+/** The median across rounds: one disturbed round (the machine is shared) does not move it. */
+function median(xs: readonly number[]): number {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
 function summarize(ms: readonly Measured[]) {
   return {
-    rps: mean(ms.map((m) => m.rps)),
-    p50: mean(ms.map((m) => m.p50)),
-    p95: mean(ms.map((m) => m.p95)),
-    p99: mean(ms.map((m) => m.p99)),
+    rps: median(ms.map((m) => m.rps)),
+    rpsMin: Math.min(...ms.map((m) => m.rps)),
+    rpsMax: Math.max(...ms.map((m) => m.rps)),
+    p50: median(ms.map((m) => m.p50)),
+    p95: median(ms.map((m) => m.p95)),
+    p99: median(ms.map((m) => m.p99)),
     rss: Math.max(...ms.map((m) => m.peakRssMiB)),
-    usPerReq: mean(ms.map((m) => (1e6 * m.serverCpuSeconds) / Math.max(1, m.answered))),
-    dbUsPerReq: mean(ms.map((m) => (1e6 * m.databaseCpuSeconds) / Math.max(1, m.answered))),
-    genPct: mean(ms.map((m) => (100 * m.generatorCpuSeconds) / m.seconds)),
-    busy: mean(ms.map((m) => m.machineBusyPct)),
+    usPerReq: median(ms.map((m) => (1e6 * m.serverCpuSeconds) / Math.max(1, m.answered))),
+    dbUsPerReq: median(ms.map((m) => (1e6 * m.databaseCpuSeconds) / Math.max(1, m.answered))),
+    genPct: median(ms.map((m) => (100 * m.generatorCpuSeconds) / m.seconds)),
+    busy: median(ms.map((m) => m.machineBusyPct)),
+    others: median(ms.map((m) => m.othersPct)),
+    genLagP99: median(ms.map((m) => m.generatorLoopDelayP99Ms)),
+    serverP50: median(ms.map((m) => m.serverP50Ms)),
+    serverP99: median(ms.map((m) => m.serverP99Ms)),
     timeouts: ms.reduce((a, m) => a + m.timeouts, 0),
   };
 }
@@ -668,7 +737,7 @@ async function main(): Promise<number> {
       const dbPerReq = (1e6 * m.databaseCpuSeconds) / Math.max(1, m.answered);
       note(
         `${m.system.padEnd(10)} ${m.label.padEnd(22)} ${fmtRate(m.rps).padStart(7)} req/s  p50 ${fmtMs(m.p50)}  p95 ${fmtMs(m.p95)}  p99 ${fmtMs(m.p99)} ms  ` +
-          `lost ${m.timeouts}  wrong ${m.mismatches}  RSS ${m.peakRssMiB.toFixed(0)} MiB  cpu ${perReq.toFixed(0)}+${Number.isFinite(dbPerReq) ? dbPerReq.toFixed(0) : '?'} us/req  gen ${((100 * m.generatorCpuSeconds) / m.seconds).toFixed(0)}%  machine ${m.machineBusyPct.toFixed(0)}% busy`,
+          `lost ${m.timeouts}  wrong ${m.mismatches}  RSS ${m.peakRssMiB.toFixed(0)} MiB  cpu ${perReq.toFixed(0)}+${Number.isFinite(dbPerReq) ? dbPerReq.toFixed(0) : '?'} us/req  gen ${((100 * m.generatorCpuSeconds) / m.seconds).toFixed(0)}% (lag p99 ${m.generatorLoopDelayP99Ms.toFixed(0)} ms)${Number.isFinite(m.serverP99Ms) ? `  in-server p50/p99 <= ${m.serverP50Ms}/${m.serverP99Ms} ms` : ''}  machine ${m.machineBusyPct.toFixed(0)}% busy, others ${m.othersPct.toFixed(0)}%`,
       );
       return m;
     };
@@ -680,31 +749,40 @@ async function main(): Promise<number> {
       ...opts.levels.map((c) => ({ workload: `auth, ${c} outstanding`, ours: [] as Measured[], peer: [] as Measured[] })),
       { workload: `accounting, ${opts.acctConcurrency} sessions in flight`, ours: [], peer: [] },
     ];
+    // Latency under load, open loop, in every round: both systems at rate-fraction of campus-aaa's peak auth
+    // rate of that round (the same offered load), and FreeRADIUS also at rate-fraction of its own.
+    const pct = Math.round(opts.rateFraction * 100);
+    const pacedSame: Row = { workload: `auth paced at ${pct}% of campus-aaa's peak (same offered load)`, paced: true, ours: [], peer: [] };
+    const pacedOwn: Row = { workload: `auth paced at ${pct}% of each one's own peak`, paced: true, ours: pacedSame.ours, peer: [] };
+    const rates = { same: [] as number[], own: [] as number[] };
     for (let round = 1; round <= opts.rounds; round++) {
+      let oursRate = 0;
       for (const s of [ours, peer]) {
         const key = s === ours ? 'ours' : 'peer';
+        let roundPeak = 0;
         for (const [k, c] of opts.levels.entries()) {
           const m = record(await measure(s, `auth c=${c} round ${round}`, { kind: 'auth', concurrency: c, seconds: opts.seconds, max: opts.max }, opts.accounts));
           rows[k]![key].push(m);
+          roundPeak = Math.max(roundPeak, m.rps);
         }
         const m = record(await measure(s, `acct c=${opts.acctConcurrency} round ${round}`, { kind: 'acct', concurrency: opts.acctConcurrency, seconds: opts.seconds, max: opts.max }, opts.accounts));
         rows[opts.levels.length]![key].push(m);
         await checkAccounting(key, key === 'ours' ? oursClient : peerClient, m, checks);
+        const paced = (rate: number) => ({ kind: 'paced', rate, seconds: opts.seconds, max: opts.max }) as const;
+        if (key === 'ours') {
+          oursRate = Math.floor(roundPeak * opts.rateFraction);
+          rates.same.push(oursRate);
+          pacedSame.ours.push(record(await measure(s, `paced ${oursRate}/s round ${round}`, paced(oursRate), opts.accounts)));
+        } else {
+          pacedSame.peer.push(record(await measure(s, `paced ${oursRate}/s round ${round}`, paced(oursRate), opts.accounts)));
+          const own = Math.floor(roundPeak * opts.rateFraction);
+          rates.own.push(own);
+          pacedOwn.peer.push(record(await measure(s, `paced ${own}/s round ${round}`, paced(own), opts.accounts)));
+        }
       }
     }
-
-    // Latency under load, open loop: both systems at rate-fraction of campus-aaa's peak auth rate (the same
-    // offered load), and FreeRADIUS also at rate-fraction of its own peak.
     const peak = (key: 'ours' | 'peer') => Math.max(...rows.slice(0, opts.levels.length).map((r) => summarize(r[key]).rps));
     const peaks = { ours: peak('ours'), peer: peak('peer') };
-    const pct = Math.round(opts.rateFraction * 100);
-    const oursRate = Math.floor(peaks.ours * opts.rateFraction);
-    const peerRate = Math.floor(peaks.peer * opts.rateFraction);
-    const pacedSame: Row = { workload: `auth paced at ${fmtRate(oursRate)}/s (${pct}% of campus-aaa's peak)`, paced: true, ours: [], peer: [] };
-    const pacedOwn: Row = { workload: `auth paced at ${pct}% of each one's own peak`, paced: true, ours: pacedSame.ours, peer: [] };
-    pacedSame.ours.push(record(await measure(ours, `paced ${oursRate}/s`, { kind: 'paced', rate: oursRate, seconds: opts.seconds, max: opts.max }, opts.accounts)));
-    pacedSame.peer.push(record(await measure(peer, `paced ${oursRate}/s`, { kind: 'paced', rate: oursRate, seconds: opts.seconds, max: opts.max }, opts.accounts)));
-    pacedOwn.peer.push(record(await measure(peer, `paced ${peerRate}/s`, { kind: 'paced', rate: peerRate, seconds: opts.seconds, max: opts.max }, opts.accounts)));
 
     await checkCycles('campus-aaa', oursClient, `SELECT substr(a.username, 2)::int AS i, count(*)::int AS n FROM cycles c JOIN accounts a ON a.id = c.account_id WHERE c.settled_at IS NULL GROUP BY a.username`, accepted.ours, unanswered.ours, opts.accounts, checks);
     await checkCycles('FreeRADIUS', peerClient, `SELECT substr(username, 2)::int AS i, count(*)::int AS n FROM peer_cycles WHERE settled_at IS NULL GROUP BY username`, accepted.peer, unanswered.peer, opts.accounts, checks);
@@ -729,18 +807,32 @@ async function main(): Promise<number> {
     const out: string[] = [];
     out.push('');
     out.push(`bench:compare: campus-aaa vs ${version.trim()} + rlm_sql/PostgreSQL (peer credential: ${opts.peerHash}), ${opts.accounts} accounts, ${os.cpus().length} cores, node ${process.version}`);
-    out.push(`mean of ${opts.rounds} alternating rounds (A B A B) of ${opts.seconds} s per phase; RSS = peak of the server process; loopback, one generator process`);
+    out.push(`median of ${opts.rounds} alternating rounds (A B A B) of ${opts.seconds} s per phase; RSS = peak of the server process; loopback, one generator process`);
     out.push(`machine ${idleBusyPct.toFixed(0)}% busy with other work before the start`);
     out.push('');
     out.push(table(allRows));
     out.push('');
-    out.push(`paced (open loop) offered loads: ${fmtRate(oursRate)}/s = ${pct}% of campus-aaa's peak; ${fmtRate(peerRate)}/s = ${pct}% of FreeRADIUS's peak`);
-    out.push('CPU per answered request (server process + PostgreSQL), generator CPU, machine busy while loaded:');
+    out.push('CPU per answered request, server process + its PostgreSQL backends (independent of how busy the machine was):');
+    out.push('');
+    out.push('| workload | campus-aaa us/req | FreeRADIUS us/req | campus-aaa requests per CPU-second vs FreeRADIUS |');
+    out.push('|---|---:|---:|---:|');
+    for (const r of rows) {
+      const x = summarize(r.ours);
+      const y = summarize(r.peer);
+      const tx = x.usPerReq + x.dbUsPerReq;
+      const ty = y.usPerReq + y.dbUsPerReq;
+      out.push(`| ${r.workload} | ${x.usPerReq.toFixed(0)} + ${x.dbUsPerReq.toFixed(0)} = ${tx.toFixed(0)} | ${y.usPerReq.toFixed(0)} + ${y.dbUsPerReq.toFixed(0)} = ${ty.toFixed(0)} | ${Number.isFinite(tx / ty) ? (ty / tx).toFixed(2) : '-'}x |`);
+    }
+    out.push('');
+    out.push(`paced (open loop) offered loads per round: ${rates.same.map(fmtRate).join(', ')}/s = ${pct}% of campus-aaa's peak of the round; ${rates.own.map(fmtRate).join(', ')}/s = ${pct}% of FreeRADIUS's`);
+    out.push('per workload: req/s range over the rounds; CPU per answered request (server process + PostgreSQL); generator CPU; machine busy (others: processes not in the benchmark):');
     for (const r of allRows) {
       const x = summarize(r.ours);
       const y = summarize(r.peer);
       const cpu = (s: ReturnType<typeof summarize>) =>
-        `${s.usPerReq.toFixed(0)} + ${Number.isFinite(s.dbUsPerReq) ? s.dbUsPerReq.toFixed(0) : '?'} us, generator ${s.genPct.toFixed(0)}%, machine ${s.busy.toFixed(0)}%`;
+        `${fmtRate(s.rpsMin)}-${fmtRate(s.rpsMax)} req/s over the rounds, ${s.usPerReq.toFixed(0)} + ${Number.isFinite(s.dbUsPerReq) ? s.dbUsPerReq.toFixed(0) : '?'} us, ` +
+        `generator ${s.genPct.toFixed(0)}% (event-loop lag p99 ${s.genLagP99.toFixed(0)} ms), machine ${s.busy.toFixed(0)}% (others ${s.others.toFixed(0)}%)` +
+        (Number.isFinite(s.serverP99) ? `, in-server latency p50 <= ${s.serverP50} ms, p99 <= ${s.serverP99} ms` : '');
       out.push(`  ${r.workload}: campus-aaa ${cpu(x)}; FreeRADIUS ${cpu(y)}`);
     }
     out.push('goals:');
@@ -756,7 +848,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${out.join('\n')}\n`);
 
     mkdirSync(path.join(root, 'bench', 'out'), { recursive: true });
-    writeFileSync(path.join(root, 'bench', 'out', 'compare.json'), JSON.stringify({ opts, version, peaks, results: all.map(({ dormAccepted: _a, dormUnanswered: _u, ...m }) => m), checks }, null, 2));
+    writeFileSync(path.join(root, 'bench', 'out', 'compare.json'), JSON.stringify({ opts, version, peaks, rates, results: all.map(({ dormAccepted: _a, dormUnanswered: _u, ...m }) => m), checks }, null, 2));
     return checks.problems.length ? 1 : 0;
   } finally {
     if (ours) await ours.stop().catch((e: unknown) => note(`stopping campus-aaa: ${String(e)}`));

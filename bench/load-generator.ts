@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { RadiusClient, RadiusTimeoutError } from '../src/radius/client.ts';
@@ -73,6 +74,8 @@ export interface PhaseResult {
   readonly stopsSent: number;
   readonly sessionsStarted: number;
   readonly generatorCpuSeconds: number;
+  /** p99 of the generator's own event-loop delay (ms): a busy generator inflates every latency it measures. */
+  readonly generatorLoopDelayP99Ms: number;
 }
 
 /** mulberry32: a small seeded PRNG, so both systems see the same sequence of requests. */
@@ -234,6 +237,10 @@ export async function runPhase(plan: Plan): Promise<PhaseResult> {
     }
   };
 
+  // Tells a forking orchestrator that the measured part starts now (it samples the server's CPU then).
+  process.send?.({ started: true });
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   if (phase.kind === 'paced') {
@@ -278,6 +285,7 @@ export async function runPhase(plan: Plan): Promise<PhaseResult> {
   }
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  loopDelay.disable();
   await Promise.all(clients.map((c) => c.close()));
   const sorted = latencies.slice(0, Math.min(answered, latencies.length)).sort();
   for (const i of dormAccepted) dormUnanswered.delete(i);
@@ -300,6 +308,7 @@ export async function runPhase(plan: Plan): Promise<PhaseResult> {
     stopsSent,
     sessionsStarted,
     generatorCpuSeconds: (cpu.user + cpu.system) / 1e6,
+    generatorLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
   };
 }
 
