@@ -85,7 +85,8 @@ function formatIPv4(buf: Buffer, offset: number): string {
   return `${buf[offset]}.${buf[offset + 1]}.${buf[offset + 2]}.${buf[offset + 3]}`;
 }
 
-function formatIPv6(bytes: Buffer, offset: number): string {
+/** RFC 5952 text of the 16-octet IPv6 address at `offset` (longest zero run as `::`, lower-case hex). */
+export function formatIPv6(bytes: Buffer, offset: number): string {
   const groups: number[] = [];
   for (let i = 0; i < 8; i++) groups.push(bytes.readUInt16BE(offset + i * 2));
   let bestStart = -1;

@@ -1,5 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { Area, AreaRule } from '../db/schema.ts';
+import { formatIPv6 } from './attributes.ts';
 
 /** An IP network: 4 or 16 address octets and a prefix length. */
 export interface Network {
@@ -60,26 +61,7 @@ export function normalizeIp(text: string): string | undefined {
 
 export function formatIp(family: 4 | 6, bytes: Buffer): string {
   if (family === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
-  const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push(bytes.readUInt16BE(i * 2));
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+  return formatIPv6(bytes, 0);
 }
 
 function hostBitsSet(bytes: Buffer, prefix: number): boolean {
