@@ -293,8 +293,18 @@ async function startPeer(databaseUrl: string, threads: number): Promise<Server &
   const u = new URL(databaseUrl);
   const unsafe = [u.hostname, u.port, u.username, u.password, u.pathname].find((v) => /["\\\n$]/.test(decodeURIComponent(v)));
   if (unsafe !== undefined) throw new Error('the database URL holds characters the FreeRADIUS config cannot carry');
-  const [authPort, acctPort] = (await freeUdpPorts(2)) as [number, number];
   const dir = mkdtempSync(path.join(os.tmpdir(), 'campus-aaa-peer-'));
+  try {
+    return await launchPeer(dir, databaseUrl, threads);
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function launchPeer(dir: string, databaseUrl: string, threads: number): Promise<Server & { dir: string }> {
+  const u = new URL(databaseUrl);
+  const [authPort, acctPort] = (await freeUdpPorts(2)) as [number, number];
   const run = path.join(dir, 'run');
   mkdirSync(run);
   renderPeerConfig(dir, {
@@ -319,6 +329,7 @@ async function startPeer(databaseUrl: string, threads: number): Promise<Server &
     await waitAnswering('freeradius', authPort, child);
   } catch (e) {
     process.stderr.write(readLog(run));
+    await stopChild(child);
     throw e;
   }
   return {
