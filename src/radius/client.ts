@@ -49,7 +49,9 @@ export class RadiusClient {
   readonly #socket: dgram.Socket;
   readonly #inflight = new Map<string, InFlight>();
   readonly #nextId = new Map<string, number>();
-  readonly #waiters = new Map<string, (() => void)[]>();
+  /** Identifiers handed out whose request is not yet in #inflight. */
+  readonly #reserved = new Set<string>();
+  readonly #waiters = new Map<string, { resolve: (id: number) => void; reject: (e: Error) => void }[]>();
   #closed = false;
 
   private constructor(
@@ -97,27 +99,40 @@ export class RadiusClient {
     f.resolve({ reply, raw: msg });
   }
 
-  async #acquireId(dest: string): Promise<number> {
-    for (;;) {
-      const start = this.#nextId.get(dest) ?? Math.floor(Math.random() * 256);
-      for (let i = 0; i < 256; i++) {
-        const id = (start + i) & 0xff;
-        if (!this.#inflight.has(`${dest}|${id}`)) {
-          this.#nextId.set(dest, (id + 1) & 0xff);
-          return id;
-        }
+  /**
+   * Reserves a free identifier for `dest` at once, or waits for one. A released identifier is handed
+   * straight to the oldest waiter, already reserved, so no other request can take it in between: two
+   * requests never share an identifier and a waiter is never passed over.
+   */
+  #acquireId(dest: string): number | Promise<number> {
+    const start = this.#nextId.get(dest) ?? Math.floor(Math.random() * 256);
+    for (let i = 0; i < 256; i++) {
+      const id = (start + i) & 0xff;
+      const key = `${dest}|${id}`;
+      if (!this.#inflight.has(key) && !this.#reserved.has(key)) {
+        this.#reserved.add(key);
+        this.#nextId.set(dest, (id + 1) & 0xff);
+        return id;
       }
-      await new Promise<void>((resolve) => {
-        const list = this.#waiters.get(dest) ?? [];
-        list.push(resolve);
-        this.#waiters.set(dest, list);
-      });
     }
+    return new Promise<number>((resolve, reject) => {
+      const list = this.#waiters.get(dest) ?? [];
+      list.push({ resolve, reject });
+      this.#waiters.set(dest, list);
+    });
   }
 
-  #release(dest: string, key: string): void {
+  #release(dest: string, key: string, id: number): void {
     this.#inflight.delete(key);
-    this.#waiters.get(dest)?.shift()?.();
+    const list = this.#waiters.get(dest);
+    const next = list?.shift();
+    if (list?.length === 0) this.#waiters.delete(dest);
+    if (next === undefined) {
+      this.#reserved.delete(key);
+      return;
+    }
+    this.#reserved.add(key);
+    next.resolve(id);
   }
 
   /** Sends a request and resolves with its verified reply; rejects with RadiusTimeoutError after the last try. */
@@ -127,21 +142,28 @@ export class RadiusClient {
     const dest = `${host}|${r.port}`;
     const id = await this.#acquireId(dest);
     const key = `${dest}|${id}`;
-    const packet = encodeRequest({
-      code: r.code,
-      identifier: id,
-      attributes: r.attributes,
-      secret: r.secret,
-      dictionary: this.dictionary,
-      ...(r.authenticator ? { authenticator: r.authenticator } : {}),
-      ...(r.messageAuthenticator !== undefined ? { messageAuthenticator: r.messageAuthenticator } : {}),
-    });
+    let packet: Buffer;
+    try {
+      packet = encodeRequest({
+        code: r.code,
+        identifier: id,
+        attributes: r.attributes,
+        secret: r.secret,
+        dictionary: this.dictionary,
+        ...(r.authenticator ? { authenticator: r.authenticator } : {}),
+        ...(r.messageAuthenticator !== undefined ? { messageAuthenticator: r.messageAuthenticator } : {}),
+      });
+    } catch (e) {
+      this.#release(dest, key, id);
+      throw e;
+    }
     const timeouts = r.timeoutsMs ?? [1000, 2000, 4000];
     const started = performance.now();
     let attempts = 0;
     let timer: NodeJS.Timeout | undefined;
     try {
       const result = await new Promise<{ reply: RadiusPacket; raw: Buffer }>((resolve, reject) => {
+        this.#reserved.delete(key);
         this.#inflight.set(key, { request: packet, secret: r.secret, resolve });
         const target = this.family === 6 && !isIPv6(host) ? `::ffff:${host}` : host;
         const attempt = () => {
@@ -159,7 +181,7 @@ export class RadiusClient {
       return { ...result, request: packet, attempts, ms: performance.now() - started };
     } finally {
       clearTimeout(timer);
-      this.#release(dest, key);
+      this.#release(dest, key, id);
     }
   }
 
@@ -185,6 +207,8 @@ export class RadiusClient {
 
   close(): Promise<void> {
     this.#closed = true;
+    for (const list of this.#waiters.values()) for (const w of list) w.reject(new Error('client closed'));
+    this.#waiters.clear();
     return new Promise((resolve) => this.#socket.close(() => resolve()));
   }
 }
