@@ -65,7 +65,7 @@ try {
   const audit = await auditLedger(db, clock.now(), 0);
   const lines = [
     `accounts with a due cycle: ${n} (set up in ${setupS.toFixed(1)} s)`,
-    `settled: ${report.settled}, renewed: ${report.renewed}, closed: ${report.closed.length}, batches: ${report.batches} of ${batch}, ${concurrency} lanes`,
+    `settled: ${report.settled}, renewed: ${report.renewed}, closed: ${report.closed}, batches: ${report.batches} of ${batch}, ${concurrency} lanes`,
     `settleDue: ${seconds.toFixed(2)} s total, ${Math.round(report.settled / seconds)} settled/s`,
     `bench process RSS: ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB (before ${Math.round(rssBefore / 2 ** 20)} MiB)`,
     formatAudit(audit),

@@ -93,8 +93,8 @@ export async function start(config: Config, opts: { log?: Logger } = {}): Promis
 
     // Settlement closed these accounts' dorm service: disconnect their online dorm sessions (RFC 5176).
     const disconnectClosed = async (closed: readonly ClosedAccount[]) => {
-      log.info({ accounts: closed.length }, 'dorm service closed for accounts');
-      await Promise.all(closed.map((c) => disconnector.disconnectAccount(c.accountId, c.reason, 'settlement', 'dorm')));
+      const outcomes = await disconnector.disconnectAccounts(closed, 'settlement', 'dorm');
+      log.info({ accounts: closed.length, sessions: outcomes.length }, 'dorm service closed for accounts');
     };
     const worker = startSettlementWorker(billing, {
       cron: config.settle.cron,

@@ -59,7 +59,8 @@ export interface ClosedAccount {
 export interface SettleReport {
   readonly settled: number;
   readonly renewed: number;
-  readonly closed: ClosedAccount[];
+  /** Accounts whose dorm service closed; each batch of them went to `onClosed` after its commit. */
+  readonly closed: number;
   readonly batches: number;
   readonly ms: number;
 }
@@ -196,14 +197,21 @@ export class Billing {
   /**
    * Settles every cycle whose anniversary is <= `now`, in batches, each batch one transaction; catches
    * up several missed cycles of one account in order. Safe to run in any number of workers at once.
+   * The accounts whose dorm service closed are handed to `onClosed` batch by batch, right after each
+   * batch commits, so a large pass never holds them all in memory.
    */
-  async settleDue(now = this.clock.now(), batchSize = 5000, concurrency = 2): Promise<SettleReport> {
+  async settleDue(
+    now = this.clock.now(),
+    batchSize = 5000,
+    concurrency = 2,
+    onClosed: (closed: readonly ClosedAccount[]) => void = () => undefined,
+  ): Promise<SettleReport> {
     const started = performance.now();
     await this.reloadTariffs();
     let settled = 0;
     let renewed = 0;
     let batches = 0;
-    const closed: ClosedAccount[] = [];
+    let closedCount = 0;
     // Each lane takes its own batches (SKIP LOCKED keeps them apart) until one comes back empty;
     // renewals that are themselves due (catch-up after downtime) are picked up by a later batch.
     const lane = async () => {
@@ -217,6 +225,7 @@ export class Billing {
         if (result.length === 0) return;
         batches++;
         settled += result.length;
+        const closed: ClosedAccount[] = [];
         for (const { d, plan } of result) {
           if (plan.renewal) {
             renewed++;
@@ -231,18 +240,22 @@ export class Billing {
             at: plan.effectiveAt,
           });
         }
+        if (closed.length > 0) {
+          closedCount += closed.length;
+          onClosed(closed);
+        }
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, concurrency) }, lane));
     // A lane may stop while another still holds due rows it skipped; one more pass settles those.
     if (concurrency > 1 && settled > 0) {
-      const rest = await this.settleDue(now, batchSize, 1);
+      const rest = await this.settleDue(now, batchSize, 1, onClosed);
       settled += rest.settled;
       renewed += rest.renewed;
       batches += rest.batches;
-      closed.push(...rest.closed);
+      closedCount += rest.closed;
     }
-    return { settled, renewed, closed, batches, ms: Math.round(performance.now() - started) };
+    return { settled, renewed, closed: closedCount, batches, ms: Math.round(performance.now() - started) };
   }
 
   /**

@@ -6,7 +6,10 @@ export interface WorkerOptions {
   readonly cron: string;
   readonly batchSize: number;
   readonly concurrency: number;
-  /** Injected by main.ts: disconnects the online dorm sessions of accounts whose service closed. */
+  /**
+   * Injected by main.ts: disconnects the online dorm sessions of accounts whose service closed. Called
+   * once per settled batch; a pass ends when every call it made has finished.
+   */
   readonly onClosed: (closed: readonly ClosedAccount[]) => Promise<void>;
   readonly log: Logger;
 }
@@ -26,18 +29,21 @@ export function startSettlementWorker(billing: Billing, opts: WorkerOptions): Se
   let stopped = false;
 
   const pass = async (): Promise<SettleReport> => {
-    const report = await billing.settleDue(billing.clock.now(), opts.batchSize, opts.concurrency);
+    const disconnecting: Promise<void>[] = [];
+    const onClosed = (closed: readonly ClosedAccount[]) => {
+      disconnecting.push(opts.onClosed(closed).catch((err: unknown) => opts.log.error({ err }, 'disconnecting closed accounts failed')));
+    };
+    let report: SettleReport;
+    try {
+      report = await billing.settleDue(billing.clock.now(), opts.batchSize, opts.concurrency, onClosed);
+    } finally {
+      // Batches committed before a failure still get their disconnects.
+      await Promise.all(disconnecting);
+    }
     opts.log.info(
-      { settled: report.settled, renewed: report.renewed, closed: report.closed.length, batches: report.batches, ms: report.ms },
+      { settled: report.settled, renewed: report.renewed, closed: report.closed, batches: report.batches, ms: report.ms },
       'settlement pass',
     );
-    if (report.closed.length > 0) {
-      try {
-        await opts.onClosed(report.closed);
-      } catch (err) {
-        opts.log.error({ err }, 'disconnecting closed accounts failed');
-      }
-    }
     return report;
   };
 

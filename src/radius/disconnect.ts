@@ -36,7 +36,20 @@ export interface Disconnector {
     requestedBy: string | null,
     area?: 'dorm' | 'office',
   ): Promise<DisconnectOutcome[]>;
+  /**
+   * Disconnects the online sessions of many accounts (a settlement batch): one query finds them, and at
+   * most BULK_CONCURRENCY exchanges run at once across all such calls, so a large pass cannot flood the
+   * NAS or the database.
+   */
+  disconnectAccounts(
+    accounts: readonly { readonly accountId: number; readonly reason: DisconnectReason }[],
+    requestedBy: string | null,
+    area?: 'dorm' | 'office',
+  ): Promise<DisconnectOutcome[]>;
 }
+
+/** Disconnect exchanges in flight at once for bulk (settlement) disconnects. */
+export const BULK_CONCURRENCY = 64;
 
 export interface DisconnectDeps {
   readonly db: Kysely<Database>;
@@ -98,6 +111,39 @@ export class RadiusDisconnector implements Disconnector {
     if (area) q = q.where('area', '=', area);
     const sessions = await q.orderBy('id').execute();
     return Promise.all(sessions.map((s) => this.#disconnect(s, reason, requestedBy)));
+  }
+
+  async disconnectAccounts(
+    accounts: readonly { readonly accountId: number; readonly reason: DisconnectReason }[],
+    requestedBy: string | null,
+    area?: 'dorm' | 'office',
+  ): Promise<DisconnectOutcome[]> {
+    if (accounts.length === 0) return [];
+    const reasons = new Map(accounts.map((a) => [a.accountId, a.reason]));
+    let q = this.deps.db
+      .selectFrom('acct_sessions')
+      .select(['id', 'account_id', 'username', 'session_id', 'nas_ip', 'framed_ip', 'stopped_at'])
+      .where('account_id', 'in', [...reasons.keys()])
+      .where('stopped_at', 'is', null);
+    if (area) q = q.where('area', '=', area);
+    const sessions = await q.orderBy('id').execute();
+    return Promise.all(sessions.map((s) => this.#bulkSlot(() => this.#disconnect(s, reasons.get(s.account_id!)!, requestedBy))));
+  }
+
+  #bulkActive = 0;
+  readonly #bulkQueue: (() => void)[] = [];
+
+  /** Runs `task` when fewer than BULK_CONCURRENCY bulk exchanges are in flight. */
+  async #bulkSlot<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#bulkActive >= BULK_CONCURRENCY) await new Promise<void>((resolve) => this.#bulkQueue.push(resolve));
+    else this.#bulkActive++;
+    try {
+      return await task();
+    } finally {
+      const next = this.#bulkQueue.shift();
+      if (next) next();
+      else this.#bulkActive--;
+    }
   }
 
   async #disconnect(s: SessionRow, reason: DisconnectReason, requestedBy: string | null): Promise<DisconnectOutcome> {

@@ -47,7 +47,7 @@ const SettleReportDto = z.object({
 });
 
 function toSettleDto(r: SettleReport): z.infer<typeof SettleReportDto> {
-  return { settled: r.settled, renewed: r.renewed, closed: r.closed.length, batches: r.batches, ms: r.ms };
+  return { settled: r.settled, renewed: r.renewed, closed: r.closed, batches: r.batches, ms: r.ms };
 }
 
 const NOT_SIMULATED = 'the clock is real: start the service with SIMULATED_CLOCK=on to move time by hand / 未启用模拟时钟';

@@ -423,7 +423,7 @@ describe('Disconnect on arrears (RFC 5176)', () => {
     await acct([['User-Name', a.username], ['Acct-Session-Id', sid], ['Acct-Status-Type', 'Start'], ['NAS-IP-Address', '127.0.0.1'], ['Framed-IP-Address', '10.1.2.3']]);
     const before = coaNas.received.length;
     const { report } = await app.clock.advance(THIRTY_DAYS_S);
-    expect(report.closed.map((c) => c.accountId)).toContain(a.id);
+    expect(report.closed).toBeGreaterThanOrEqual(1);
     const req = coaNas.received.slice(before).find((p) => p.get('User-Name') === a.username);
     expect(req).toBeDefined();
     expect(req!.code).toBe(PacketCode.DisconnectRequest);

@@ -22,6 +22,9 @@ export const neverDisconnects: Disconnector = {
   disconnectAccount: async () => {
     throw new Error('this test does not expect a disconnect');
   },
+  disconnectAccounts: async () => {
+    throw new Error('this test does not expect a disconnect');
+  },
 };
 
 export const ADMIN_TOKEN = 'env-admin-token-for-tests-0123456789';

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLedger } from '../../../src/billing/audit.ts';
-import { Billing } from '../../../src/billing/billing.ts';
+import { Billing, type ClosedAccount } from '../../../src/billing/billing.ts';
 import { SimulatedClock } from '../../../src/clock.ts';
 import { createDb } from '../../../src/db/connection.ts';
 import { AppError } from '../../../src/errors.ts';
@@ -39,7 +39,9 @@ describe('dormitory login against the database', () => {
     const [settlement] = await billing.ledger(a.username, { limit: 1 });
     expect(settlement).toMatchObject({ kind: 'settlement', amountFen: -2000 });
     // The worker, arriving late, finds nothing left to do for this account.
-    expect((await billing.settleDue()).closed.find((c) => c.username === a.username)).toBeUndefined();
+    const closed: ClosedAccount[] = [];
+    await billing.settleDue(undefined, undefined, undefined, (batch) => closed.push(...batch));
+    expect(closed.find((c) => c.username === a.username)).toBeUndefined();
   });
 
   it('refuses a login on a username that does not exist', async () => {
@@ -63,7 +65,8 @@ describe('settlement worker', () => {
     try {
       const workers = pools.map(({ db }) => new Billing(db, new SimulatedClock(clock.now())));
       await Promise.all(workers.map((w) => w.init(defaultTerms)));
-      const reports = await Promise.all(workers.map((w) => w.settleDue(undefined, 37)));
+      const closed: ClosedAccount[] = [];
+      const reports = await Promise.all(workers.map((w) => w.settleDue(undefined, 37, 2, (batch) => closed.push(...batch))));
       const rows = await sql<{ settled: number; entries: number }>`
         SELECT count(*) FILTER (WHERE c.settled_at IS NOT NULL)::int AS settled,
                (SELECT count(*) FROM ledger_entries l JOIN accounts a ON a.id = l.account_id
@@ -73,7 +76,10 @@ describe('settlement worker', () => {
       const expected = 100 * 1 + 100 * 2 + 100 * 3;
       expect(reports.reduce((n, r) => n + r.settled, 0)).toBe(expected);
       expect(rows.rows[0]).toEqual({ settled: expected, entries: expected });
-      expect(reports.flatMap((r) => r.closed).length).toBe(300);
+      // Each account's service closes once, handed over in the batch that closed it.
+      expect(reports.reduce((n, r) => n + r.closed, 0)).toBe(300);
+      expect(new Set(closed.map((c) => c.accountId)).size).toBe(300);
+      expect(closed).toHaveLength(300);
       expect((await auditLedger(t.db, clock.now())).ok).toBe(true);
     } finally {
       await Promise.all(pools.map((p) => p.db.destroy()));
@@ -100,8 +106,10 @@ describe('settlement worker', () => {
     const a = await newAccount(billing, 10_000);
     await billing.authorizeDormLogin({ username: a.username });
     clock.advance(45 * DAY_S);
-    const report = await billing.settleDue();
-    expect(report.closed).toEqual(expect.arrayContaining([expect.objectContaining({ username: a.username, reason: 'ended', balanceFen: 8000 })]));
+    const closed: ClosedAccount[] = [];
+    const report = await billing.settleDue(undefined, undefined, undefined, (batch) => closed.push(...batch));
+    expect(report.closed).toBe(closed.length);
+    expect(closed).toEqual(expect.arrayContaining([expect.objectContaining({ username: a.username, reason: 'ended', balanceFen: 8000 })]));
     expect((await billing.summary(a.username)).running).toBeNull();
     const back = await billing.authorizeDormLogin({ username: a.username });
     expect(back.decision).toMatchObject({ kind: 'accept', sessionTimeoutSeconds: 30 * DAY_S });

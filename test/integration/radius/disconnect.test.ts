@@ -57,7 +57,7 @@ async function session(nasIp: string, stopped = false): Promise<number> {
   return r.id;
 }
 
-function disconnector(table: NasTable) {
+function disconnector(table: NasTable, timeoutsMs = [60, 60, 60]) {
   return new RadiusDisconnector({
     db: t.db,
     dictionary,
@@ -65,7 +65,7 @@ function disconnector(table: NasTable) {
     metrics: createRadiusMetrics(new Registry()),
     now: () => new Date('2026-09-01T08:00:00Z'),
     nasFor: (a) => table.lookup(a),
-    timeoutsMs: [60, 60, 60],
+    timeoutsMs,
   });
 }
 
@@ -148,6 +148,53 @@ describe('RadiusDisconnector', () => {
     } finally {
       await d.close();
       await nas.close();
+    }
+  });
+
+  it('disconnects the sessions of a whole settlement batch with one query, each under its own reason, at most 64 at a time', async () => {
+    // A NAS that takes 200 ms to answer, so the number of exchanges in flight can be seen.
+    const socket = dgram.createSocket('udp4');
+    await new Promise<void>((r) => socket.bind(0, '127.0.0.15', () => r()));
+    let inFlight = 0;
+    let maxInFlight = 0;
+    socket.on('message', (msg, rinfo) => {
+      const req = decodePacket(msg, { dictionary, secret: SECRET });
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      setTimeout(() => {
+        inFlight--;
+        socket.send(encodeResponse(req, PacketCode.DisconnectAck, [], SECRET), rinfo.port, rinfo.address);
+      }, 200);
+    });
+    const d = disconnector(new NasTable([entry(1, '127.0.0.15', socket.address().port)]), [2_000]);
+    try {
+      const batch: { accountId: number; reason: 'arrears' | 'ended' }[] = [];
+      const sessionOf = new Map<number, number>();
+      for (let i = 0; i < 150; i++) {
+        const account = await t.db.insertInto('accounts').values({ username: `bulk${i}-${Date.now()}`, kind: 'student', password_hash: 'x' }).returning('id').executeTakeFirstOrThrow();
+        const id = await session('127.0.0.15');
+        await t.db.updateTable('acct_sessions').set({ account_id: account.id }).where('id', '=', id).execute();
+        sessionOf.set(account.id, id);
+        batch.push({ accountId: account.id, reason: i % 2 === 0 ? 'arrears' : 'ended' });
+      }
+      // An account with no online session is part of the batch too: nothing is sent for it.
+      const offline = await t.db.insertInto('accounts').values({ username: `bulk-offline-${Date.now()}`, kind: 'student', password_hash: 'x' }).returning('id').executeTakeFirstOrThrow();
+      batch.push({ accountId: offline.id, reason: 'arrears' });
+
+      const out = await d.disconnectAccounts(batch, 'settlement', 'dorm');
+      expect(out).toHaveLength(150);
+      expect(out.every((o) => o.outcome === 'ack')).toBe(true);
+      // Bounded, yet in parallel (each exchange first records its request, so not all 64 need overlap).
+      expect(maxInFlight).toBeLessThanOrEqual(64);
+      expect(maxInFlight).toBeGreaterThanOrEqual(32);
+      const rows = await t.db.selectFrom('disconnect_requests').select(['session_id', 'account_id', 'reason', 'outcome']).where('account_id', 'in', batch.map((b) => b.accountId)).execute();
+      expect(rows).toHaveLength(150);
+      for (const b of batch.slice(0, 150)) {
+        expect(rows.find((r) => r.account_id === b.accountId)).toMatchObject({ session_id: sessionOf.get(b.accountId), reason: b.reason, outcome: 'ack' });
+      }
+    } finally {
+      await d.close();
+      await new Promise<void>((r) => socket.close(() => r()));
     }
   });
 
