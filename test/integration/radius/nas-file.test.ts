@@ -72,4 +72,35 @@ describe('NAS_CLIENTS_FILE', () => {
     const bad = file('bad.json', [{ name: 'bras-bad', address: '10.30.0.1/8', secret: 's', area: 'dorm' }]);
     await expect(startRadius({ ...base, config: { ...config, nasClientsFile: bad } })).rejects.toThrow(/address/);
   });
+
+  it('accepts the example file docker-compose mounts, taking its secrets from the environment', async () => {
+    const example = path.join(import.meta.dirname, '../../../docker/nas-clients.example.json');
+    const env = { BRAS_DORM_1_SECRET: 'dorm-1-secret', BRAS_TEACHING_SECRET: 'teaching-secret' };
+    const clients = await readNasClientsFile(example, env);
+    expect(clients.map((c) => [c.name, c.area, c.secret])).toEqual([
+      ['bras-dorm-1', 'dorm', 'dorm-1-secret'],
+      ['bras-teaching-area', 'office', 'teaching-secret'],
+    ]);
+    const { billing } = await newBilling(t.db);
+    Object.assign(process.env, env);
+    try {
+      const radius = await startRadius({
+        db: t.db,
+        databaseUrl: t.url,
+        billing,
+        log: pino({ level: 'silent' }),
+        registry: new Registry(),
+        verifyPassword,
+        config: { host: '127.0.0.1', authPort: 0, acctPort: 0, staleIntervals: 3, defaultInterimSeconds: 600, credentialKey: null, nasClientsFile: example },
+      });
+      try {
+        expect(radius.server.nasFor('10.255.1.9')?.name).toBe('bras-teaching-area');
+        expect(radius.server.nasFor('10.255.0.1')?.name).toBe('bras-dorm-1');
+      } finally {
+        await radius.close();
+      }
+    } finally {
+      for (const k of Object.keys(env)) delete process.env[k];
+    }
+  });
 });
