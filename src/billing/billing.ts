@@ -113,6 +113,26 @@ function isSerializationFailure(e: unknown): boolean {
  * The money core: each operation runs in one transaction under the account's row lock, and every
  * balance change is a ledger entry written in that transaction.
  */
+/**
+ * Writes a staff entry (adjustment or refund) and the new balance in the caller's transaction, under the
+ * account lock the caller holds, then lets `inTransaction` add its own rows (the audit log) to the same commit.
+ */
+async function postStaffEntry(
+  trx: Transaction<Database>,
+  accountId: number,
+  balanceFen: number,
+  e: { kind: 'adjustment' | 'refund'; amountFen: number; actor: string; reason: string },
+  now: Date,
+  inTransaction: InTransaction | undefined,
+): Promise<TopUpResult> {
+  const balanceAfterFen = balanceFen + e.amountFen;
+  const entry = await appendEntry(trx, { accountId, kind: e.kind, amountFen: e.amountFen, balanceAfterFen, effectiveAt: now, actor: e.actor, reason: e.reason });
+  await setBalance(trx, accountId, balanceAfterFen, now);
+  const result = { entry, balanceFen: balanceAfterFen, duplicate: false };
+  await inTransaction?.(trx, result);
+  return result;
+}
+
 export class Billing {
   #tariffs: Tariff[] = [];
 
@@ -317,20 +337,7 @@ export class Billing {
     checkText(input.reason, 'reason');
     return this.#retrying(async (trx) => {
       const account = await lockAccount(trx, { username: input.username });
-      const balanceAfterFen = account.balanceFen + input.amountFen;
-      const entry = await appendEntry(trx, {
-        accountId: account.id,
-        kind: 'adjustment',
-        amountFen: input.amountFen,
-        balanceAfterFen,
-        effectiveAt: now,
-        actor: input.actor,
-        reason: input.reason,
-      });
-      await setBalance(trx, account.id, balanceAfterFen, now);
-      const result = { entry, balanceFen: balanceAfterFen, duplicate: false };
-      await inTransaction?.(trx, result);
-      return result;
+      return postStaffEntry(trx, account.id, account.balanceFen, { kind: 'adjustment', ...input }, now, inTransaction);
     });
   }
 
@@ -351,20 +358,7 @@ export class Billing {
           refundableFen: refundable,
         });
       }
-      const balanceAfterFen = state.balanceFen - input.amountFen;
-      const entry = await appendEntry(trx, {
-        accountId: account.id,
-        kind: 'refund',
-        amountFen: -input.amountFen,
-        balanceAfterFen,
-        effectiveAt: now,
-        actor: input.actor,
-        reason: input.reason,
-      });
-      await setBalance(trx, account.id, balanceAfterFen, now);
-      const result = { entry, balanceFen: balanceAfterFen, duplicate: false };
-      await inTransaction?.(trx, result);
-      return result;
+      return postStaffEntry(trx, account.id, state.balanceFen, { ...input, kind: 'refund', amountFen: -input.amountFen }, now, inTransaction);
     });
   }
 
