@@ -33,13 +33,14 @@ import { benchDatabase } from './pg.ts';
  * npm run bench:compare [-- --seconds 5 --rounds 3 --levels 16,64,256 --acct-levels 64,256 ...]
  *
  * campus-aaa against FreeRADIUS 3.2 + rlm_sql applying the same rules (bench/peer/), on one private
- * PostgreSQL (bench/pg.ts), the same 10k accounts, the same load generator (bench/load-generator.ts, a
- * process of its own per phase). Each round runs, on one system then the other (A B A B): auth at several
- * concurrency levels, accounting sessions, and auth paced (open loop) at 80% of campus-aaa's peak of the
- * round, plus FreeRADIUS at 80% of its own; the table shows the median of the rounds. Every reply is checked against the
- * expected decision; at the end each database must hold exactly one running cycle per funded account that
- * logged in from the dorm, and every acknowledged accounting Stop. Exits non-zero on any correctness
- * failure (not on a missed performance goal: those are reported).
+ * PostgreSQL (bench/pg.ts), the same 10k accounts, the same load generator (bench/loadgen/loadgen.c, compiled
+ * at start, or with --generator node bench/load-generator.ts; a process of its own per phase). Each round
+ * runs, on one system then the other (A B A B): auth at several concurrency levels, accounting sessions, and
+ * auth paced (open loop) at 80% of campus-aaa's peak of the round, plus FreeRADIUS at 80% of its own; the
+ * table shows the median of the rounds. Every reply is checked against the expected decision; at the end each
+ * database must hold exactly one running cycle per funded account that logged in from the dorm, and every
+ * acknowledged accounting Stop. Exits non-zero on any correctness failure (not on a missed performance goal:
+ * those are reported).
  */
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -49,6 +50,8 @@ const FREERADIUS = '/usr/sbin/freeradius';
 const FREERADIUS_SQL_DIR = '/etc/freeradius/3.0/mods-config/sql/main/postgresql';
 const RLM_SQL_POSTGRESQL = '/usr/lib/freeradius/rlm_sql_postgresql.so';
 const GOALS = { authRatio: 1.5, acctRatio: 2, pacedP99Ms: 10 } as const;
+const LOADGEN_SOURCE = path.join(here, 'loadgen', 'loadgen.c');
+const LOADGEN_BINARY = path.join(here, 'out', 'loadgen');
 
 const { values: flags } = parseArgs({
   options: {
@@ -62,6 +65,7 @@ const { values: flags } = parseArgs({
     'peer-threads': { type: 'string', default: '32' },
     'peer-hash': { type: 'string', default: 'ssha256' },
     'kdf-memory-kib': { type: 'string', default: '1024' },
+    generator: { type: 'string', default: 'c' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -80,6 +84,8 @@ if (flags.help) {
       '  --peer-threads T       FreeRADIUS worker threads = rlm_sql connections (32)',
       '  --peer-hash H          peer credential: ssha256 | crypt (SHA-512 crypt) | cleartext (ssha256)',
       '  --kdf-memory-kib K     argon2id memory cost of our accounts\' hash (1024; production uses 19456)',
+      '  --generator c|node     load generator: c = bench/loadgen/loadgen.c, a small fraction of a core (default);',
+      '                         node = bench/load-generator.ts, the generator of the earlier recorded runs',
       '',
     ].join('\n'),
   );
@@ -97,9 +103,11 @@ const opts = {
   peerThreads: positiveInt('peer-threads'),
   peerHash: flags['peer-hash']!,
   kdfMemoryKib: positiveInt('kdf-memory-kib'),
+  generator: flags.generator as 'c' | 'node',
 };
 if (!(opts.rateFraction > 0 && opts.rateFraction <= 1)) fail('--rate-fraction must be in (0, 1]');
 if (!['ssha256', 'crypt', 'cleartext'].includes(opts.peerHash)) fail('--peer-hash must be ssha256, crypt or cleartext');
+if (opts.generator !== 'c' && opts.generator !== 'node') fail('--generator must be c or node');
 
 function concurrencyList(name: 'levels' | 'acct-levels'): number[] {
   return flags[name]!.split(',').map((v) => {
@@ -132,9 +140,13 @@ function ensureFreeradius(): void {
     (f) => !existsSync(f),
   );
   if (missing.length === 0) return;
-  const packages = ['freeradius', 'freeradius-utils', 'freeradius-postgresql'];
+  aptInstall('FreeRADIUS', ['freeradius', 'freeradius-utils', 'freeradius-postgresql'], missing);
+}
+
+/** Installs Debian `packages` because `missing` files are absent (needs root), or fails saying what to run. */
+function aptInstall(what: string, packages: readonly string[], missing: readonly string[]): void {
   if (process.getuid?.() !== 0) {
-    fail(`FreeRADIUS is not installed (${missing.join(', ')} missing); run: sudo apt-get install -y ${packages.join(' ')}`);
+    fail(`${what} is not installed (${missing.join(', ')} missing); run: sudo apt-get install -y ${packages.join(' ')}`);
   }
   note(`installing ${packages.join(' ')} (missing: ${missing.join(', ')})`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
@@ -145,6 +157,24 @@ function ensureFreeradius(): void {
   }
   const still = missing.filter((f) => !existsSync(f));
   if (still.length) fail(`still missing after installation: ${still.join(', ')}`);
+}
+
+/**
+ * Compiles the C load generator into bench/out/loadgen (a second or so; every run, so it is never stale).
+ * It needs a C compiler and OpenSSL's headers and libcrypto (Debian: libssl-dev, installed when missing).
+ */
+function buildLoadgen(): void {
+  if (spawnSync('cc', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    fail('no C compiler (cc) for the load generator; install gcc, or run with --generator node');
+  }
+  const header = '/usr/include/openssl/md5.h';
+  if (!existsSync(header)) aptInstall('OpenSSL\'s development files', ['libssl-dev'], [header]);
+  mkdirSync(path.dirname(LOADGEN_BINARY), { recursive: true });
+  const cc = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-o', LOADGEN_BINARY, LOADGEN_SOURCE, '-lcrypto', '-lm'], { encoding: 'utf8' });
+  if (cc.status !== 0 || cc.stderr.trim() !== '') {
+    process.stderr.write(cc.stderr);
+    if (cc.status !== 0) fail(`cc ${path.relative(root, LOADGEN_SOURCE)} failed`);
+  }
 }
 
 // ---------------------------------------------------------------- processes
@@ -534,7 +564,43 @@ function bucketQuantileMs(before: Map<number, number>, after: Map<number, number
 
 let runCounter = 0;
 
-/** Runs one phase against `server` in a freshly forked generator, sampling the server's RSS and CPU. */
+type GeneratorMessage = PhaseResult | { started: true };
+
+/**
+ * Starts the generator for one phase: the C binary (messages are JSON lines on its stdout) or, with
+ * --generator node, bench/load-generator.ts forked under tsx (messages over IPC). Both send {started:true}
+ * when the measured part starts, then the PhaseResult.
+ */
+function startGenerator(plan: Plan, onMessage: (m: GeneratorMessage) => void, onError: (e: Error) => void): ChildProcess {
+  if (opts.generator === 'node') {
+    // BENCH_GENERATOR_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to the generator's node.
+    const generatorArgs = (process.env.BENCH_GENERATOR_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const gen = fork(path.join(here, 'load-generator.ts'), ['--plan', JSON.stringify(plan)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: [...generatorArgs, '--import', 'tsx'],
+    });
+    gen.on('message', onMessage);
+    return gen;
+  }
+  const gen = spawn(LOADGEN_BINARY, ['--plan', JSON.stringify(plan)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let buf = '';
+  gen.stdout!.setEncoding('utf8');
+  gen.stdout!.on('data', (d: string) => {
+    buf += d;
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      try {
+        onMessage(JSON.parse(line) as GeneratorMessage);
+      } catch (e) {
+        onError(new Error(`load generator printed something other than JSON: ${line.slice(0, 200)} (${String(e)})`));
+      }
+    }
+  });
+  return gen;
+}
+
+/** Runs one phase against `server` in a freshly started generator, sampling the server's RSS and CPU. */
 async function measure(server: Server, label: string, phase: Phase, accounts: number): Promise<Measured> {
   runCounter++;
   const plan: Plan = {
@@ -547,13 +613,6 @@ async function measure(server: Server, label: string, phase: Phase, accounts: nu
     sessionTag: `r${runCounter}-${server.name === 'campus-aaa' ? 'ours' : 'peer'}`,
     phase,
   };
-  // BENCH_GENERATOR_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to the generator's node.
-  const generatorArgs = (process.env.BENCH_GENERATOR_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const gen = fork(path.join(here, 'load-generator.ts'), ['--plan', JSON.stringify(plan)], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    execArgv: [...generatorArgs, '--import', 'tsx'],
-  });
-  children.add(gen);
   let peakRss = rssMiB(server.pid);
   let started = false;
   let cpu0 = 0;
@@ -562,13 +621,14 @@ async function measure(server: Server, label: string, phase: Phase, accounts: nu
   const histogramCode = phase.kind === 'acct' ? 'accounting' : 'access';
   const histogram = () => (server.metricsUrl ? serviceSnapshot(server.metricsUrl, histogramCode).catch(() => null) : Promise.resolve(null));
   let h0: Promise<ServiceSnapshot | null> = Promise.resolve(null);
+  let gen: ChildProcess | undefined;
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, rssMiB(server.pid));
   }, 100);
   try {
     const result = await new Promise<PhaseResult>((resolve, reject) => {
       const bound = setTimeout(() => reject(new Error(`${label} on ${server.name}: generator exceeded its bound`)), (phaseBoundSeconds(phase) + 20) * 1000);
-      gen.on('message', (m: PhaseResult | { started: true }) => {
+      const onMessage = (m: GeneratorMessage) => {
         if ('started' in m) {
           started = true;
           cpu0 = cpuSecondsOf(server.pid);
@@ -579,7 +639,12 @@ async function measure(server: Server, label: string, phase: Phase, accounts: nu
         }
         clearTimeout(bound);
         resolve(m);
+      };
+      gen = startGenerator(plan, onMessage, (e) => {
+        clearTimeout(bound);
+        reject(e);
       });
+      children.add(gen);
       gen.once('exit', (code) => {
         clearTimeout(bound);
         if (code !== 0) reject(new Error(`${label} on ${server.name}: generator exited with ${code}`));
@@ -611,7 +676,7 @@ async function measure(server: Server, label: string, phase: Phase, accounts: nu
     };
   } finally {
     clearInterval(sampler);
-    await stopChild(gen, 2_000);
+    if (gen) await stopChild(gen, 2_000);
   }
 }
 
@@ -677,6 +742,10 @@ interface Row {
   readonly peer: Measured[];
 }
 
+const GENERATOR_NAME = { c: 'C, bench/loadgen/loadgen.c', node: 'Node, bench/load-generator.ts' } as const;
+/** What each generator reports as generatorLoopDelayP99Ms. */
+const GENERATOR_LAG = { c: 'reply read / paced send lateness', node: 'event-loop lag' } as const;
+
 const fmtRate = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '-');
 const fmtMs = (x: number) => (Number.isFinite(x) ? (x < 10 ? x.toFixed(2) : x.toFixed(1)) : '-');
 
@@ -732,6 +801,7 @@ function table(rows: readonly Row[]): string {
 async function main(): Promise<number> {
   const started = performance.now();
   ensureFreeradius();
+  if (opts.generator === 'c') buildLoadgen();
   const version = spawnSync(FREERADIUS, ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0] ?? 'freeradius';
   note(`${version.trim()}; node ${process.version}; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'})`);
 
@@ -777,7 +847,7 @@ async function main(): Promise<number> {
       const dbPerReq = (1e6 * m.databaseCpuSeconds) / Math.max(1, m.answered);
       note(
         `${m.system.padEnd(10)} ${m.label.padEnd(22)} ${fmtRate(m.rps).padStart(7)} req/s  p50 ${fmtMs(m.p50)}  p95 ${fmtMs(m.p95)}  p99 ${fmtMs(m.p99)} ms  ` +
-          `lost ${m.timeouts}  wrong ${m.mismatches}  RSS ${m.peakRssMiB.toFixed(0)} MiB  cpu ${perReq.toFixed(0)}+${Number.isFinite(dbPerReq) ? dbPerReq.toFixed(0) : '?'} us/req  gen ${((100 * m.generatorCpuSeconds) / m.seconds).toFixed(0)}% (lag p99 ${m.generatorLoopDelayP99Ms.toFixed(0)} ms)${Number.isFinite(m.serverP99Ms) ? `  in-server p50/p99 <= ${m.serverP50Ms}/${m.serverP99Ms} ms, loop lag p99/max ${m.serverLoopP99Ms.toFixed(0)}/${m.serverLoopMaxMs.toFixed(0)} ms, major GC ${m.serverMajorGcMs.toFixed(0)} ms` : ''}  machine ${m.machineBusyPct.toFixed(0)}% busy, others ${m.othersPct.toFixed(0)}%`,
+          `lost ${m.timeouts}  wrong ${m.mismatches}  RSS ${m.peakRssMiB.toFixed(0)} MiB  cpu ${perReq.toFixed(0)}+${Number.isFinite(dbPerReq) ? dbPerReq.toFixed(0) : '?'} us/req  gen ${((100 * m.generatorCpuSeconds) / m.seconds).toFixed(0)}% (lag p99 ${m.generatorLoopDelayP99Ms.toFixed(1)} ms)${Number.isFinite(m.serverP99Ms) ? `  in-server p50/p99 <= ${m.serverP50Ms}/${m.serverP99Ms} ms, loop lag p99/max ${m.serverLoopP99Ms.toFixed(0)}/${m.serverLoopMaxMs.toFixed(0)} ms, major GC ${m.serverMajorGcMs.toFixed(0)} ms` : ''}  machine ${m.machineBusyPct.toFixed(0)}% busy, others ${m.othersPct.toFixed(0)}%`,
       );
       return m;
     };
@@ -851,7 +921,7 @@ async function main(): Promise<number> {
     const out: string[] = [];
     out.push('');
     out.push(`bench:compare: campus-aaa vs ${version.trim()} + rlm_sql/PostgreSQL (peer credential: ${opts.peerHash}), ${opts.accounts} accounts, ${os.cpus().length} cores, node ${process.version}`);
-    out.push(`median of ${opts.rounds} alternating rounds (A B A B) of ${opts.seconds} s per phase; RSS = peak of the server process; loopback, one generator process`);
+    out.push(`median of ${opts.rounds} alternating rounds (A B A B) of ${opts.seconds} s per phase; RSS = peak of the server process; loopback, one generator process (${GENERATOR_NAME[opts.generator]})`);
     out.push(`machine ${idleBusyPct.toFixed(0)}% busy with other work before the start`);
     out.push('');
     out.push(table(allRows));
@@ -875,7 +945,7 @@ async function main(): Promise<number> {
       const y = summarize(r.peer);
       const cpu = (s: ReturnType<typeof summarize>) =>
         `${fmtRate(s.rpsMin)}-${fmtRate(s.rpsMax)} req/s over the rounds, ${s.usPerReq.toFixed(0)} + ${Number.isFinite(s.dbUsPerReq) ? s.dbUsPerReq.toFixed(0) : '?'} us, ` +
-        `generator ${s.genPct.toFixed(0)}% (event-loop lag p99 ${s.genLagP99.toFixed(0)} ms), machine ${s.busy.toFixed(0)}% (others ${s.others.toFixed(0)}%)` +
+        `generator ${s.genPct.toFixed(0)}% (${GENERATOR_LAG[opts.generator]} p99 ${s.genLagP99.toFixed(1)} ms), machine ${s.busy.toFixed(0)}% (others ${s.others.toFixed(0)}%)` +
         (Number.isFinite(s.serverP99)
           ? `, in-server latency p50 <= ${s.serverP50} ms, p99 <= ${s.serverP99} ms, its event-loop lag p99 ${s.serverLoopP99.toFixed(0)} ms, max ${s.serverLoopMax.toFixed(0)} ms, major GC ${s.serverMajorGc.toFixed(0)} ms`
           : '');
