@@ -1,20 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
-import { startEmbeddedPostgres } from '../src/db/embedded.ts';
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { startThrowawayPostgres } from '../test/helpers/postgres.ts';
 
 /**
  * A private database for a benchmark: a new database on BENCH_DATABASE_URL's server when set, else a
@@ -41,18 +26,10 @@ export async function benchDatabase(name: string): Promise<{ url: string; close:
       },
     };
   }
-  const dir = mkdtempSync(path.join(os.tmpdir(), `campus-aaa-${name}-`));
-  const embedded = await startEmbeddedPostgres({
-    dataDir: dir,
-    port: await freePort(),
+  const embedded = await startThrowawayPostgres({
+    prefix: `campus-aaa-${name}-`,
     database: name,
     postgresFlags: ['-c', 'shared_buffers=512MB', '-c', 'max_wal_size=4GB', '-c', 'max_connections=200'],
   });
-  return {
-    url: embedded.url,
-    close: async () => {
-      await embedded.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return { url: embedded.url, close: embedded.stop };
 }

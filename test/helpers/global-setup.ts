@@ -1,12 +1,9 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
+import { existsSync } from 'node:fs';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { createDb } from '../../src/db/connection.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
-import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
+import { startThrowawayPostgres } from './postgres.ts';
 
 export const TEMPLATE_DB = 'campus_aaa_template';
 
@@ -15,17 +12,6 @@ declare module 'vitest' {
     pgAdminUrl: string;
     pgTemplate: string;
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** A Docker engine answers only where its socket exists; testcontainers is tried only then. */
@@ -56,18 +42,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
       adminUrl = container.url;
       stop = container.stop;
     } else {
-      const dir = mkdtempSync(path.join(os.tmpdir(), 'campus-aaa-test-'));
-      const embedded = await startEmbeddedPostgres({
-        dataDir: dir,
-        port: await freePort(),
+      const embedded = await startThrowawayPostgres({
+        prefix: 'campus-aaa-test-',
         database: 'postgres',
         postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300'],
       });
       adminUrl = embedded.url;
-      stop = async () => {
-        await embedded.stop();
-        rmSync(dir, { recursive: true, force: true });
-      };
+      stop = embedded.stop;
     }
   }
   const admin = new pg.Client({ connectionString: adminUrl });
