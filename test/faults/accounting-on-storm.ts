@@ -1,11 +1,9 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { sql } from 'kysely';
 import type { AttributeInput } from '../../src/radius/attributes.ts';
-import { RadiusClient, RadiusTimeoutError } from '../../src/radius/client.ts';
-import { loadDictionary } from '../../src/radius/dictionary.ts';
+import { RadiusTimeoutError } from '../../src/radius/client.ts';
 import { PacketCode } from '../../src/radius/packet.ts';
-import { Expectations, openMigrated, PgCluster, randomInt, scrapeMetrics, seedNas, seedTariff, ServiceProcess, type Scenario } from './harness.ts';
+import { seedNas } from './db.ts';
+import { Expectations, openRadiusClient, randomInt, scenarioDatabase, scrapeMetrics, serviceEnv, startService, type Scenario } from './harness.ts';
 
 const NOW = new Date('2026-09-01T08:00:00Z');
 const SECRET = 'dorm-bras-secret';
@@ -25,18 +23,10 @@ export const accountingOnStorm: Scenario = {
     const sessions = 300;
     const seconds = ctx.quick ? 5 : 10;
     const x = new Expectations();
-    const pg = await PgCluster.create(path.join(ctx.dir, 'pg'));
-    cleanup.add('postgres', () => pg.destroy());
-    const { db, close } = await openMigrated(pg.url());
-    cleanup.add('harness pool', close);
-    await seedTariff(db, new Date(0));
+    const { pg, db } = await scenarioDatabase(ctx, cleanup);
     await seedNas(db, { name: 'bras', address: '127.0.0.1', secret: SECRET, area: 'dorm' });
-    const service = await ServiceProcess.start('service', { DATABASE_URL: pg.url(), SIMULATED_CLOCK: NOW.toISOString() }, path.join(ctx.dir, 'service.log'));
-    cleanup.add('service', async () => {
-      if (service.alive) await service.kill9();
-    });
-    const client = await RadiusClient.open(loadDictionary());
-    cleanup.add('radius client', () => client.close());
+    const service = await startService(ctx, cleanup, serviceEnv(pg, NOW));
+    const client = await openRadiusClient(cleanup);
     const acct = (attributes: [string, AttributeInput][]) =>
       client.request({ host: '127.0.0.1', port: service.acctPort, code: PacketCode.AccountingRequest, attributes, secret: SECRET, timeoutsMs: [1_000, 2_000, 4_000] });
     const session = (k: number): [string, AttributeInput][] => [['User-Name', `u${k}`], ['Acct-Session-Id', `s-${k}`], ['NAS-IP-Address', '127.0.0.1'], ['NAS-Port', k]];
@@ -64,7 +54,7 @@ export const accountingOnStorm: Scenario = {
     await Promise.all([lane(true), lane(true), ...Array.from({ length: 30 }, () => lane(false))]);
     const m = await scrapeMetrics(service.apiUrl);
     const unavailable = m.sum('radius_dropped_total', { reason: 'db_unavailable' });
-    const deadlocks = readFileSync(path.join(pg.dir, 'server.log'), 'utf8').split('\n').filter((l) => l.includes('deadlock detected')).length;
+    const deadlocks = pg.logCount(/deadlock detected/);
     x.eq(deadlocks, 0, 'deadlocks PostgreSQL logged');
     x.eq(unavailable, 0, 'accounting dropped as db_unavailable with the database up');
     x.eq(unanswered, 0, 'Accounting-Requests never answered');

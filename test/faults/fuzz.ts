@@ -1,26 +1,12 @@
 import { createHash, createHmac } from 'node:crypto';
 import dgram from 'node:dgram';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import type { AttributeInput } from '../../src/radius/attributes.ts';
 import { loadDictionary, type Dictionary } from '../../src/radius/dictionary.ts';
 import { chapPasswordOf, encodeRequest, PacketCode, type RequestCode } from '../../src/radius/packet.ts';
-import {
-  Expectations,
-  mib,
-  openMigrated,
-  PASSWORD,
-  passwordHash,
-  PgCluster,
-  runAuditCli,
-  scrapeMetrics,
-  seedNas,
-  seedTariff,
-  ServiceProcess,
-  udpRcvbufErrors,
-  type Scenario,
-} from './harness.ts';
+import { PASSWORD, passwordHash, seedNas, seedTopUps } from './db.ts';
+import { Expectations, expectAuditPasses, expectCleanStop, mib, scenarioDatabase, scrapeMetrics, serviceEnv, startService, udpRcvbufErrors, type Scenario } from './harness.ts';
 
 const NOW = new Date('2026-09-01T08:00:00Z');
 const SECRET = Buffer.from('fuzz-bras-secret');
@@ -377,19 +363,13 @@ export const fuzz: Scenario = {
     const creditBytes = 3 << 20;
     const pollMs = 15;
     const x = new Expectations();
-    const pg = await PgCluster.create(path.join(ctx.dir, 'pg'));
-    cleanup.add('postgres', () => pg.destroy());
-    const { db, close } = await openMigrated(pg.url());
-    cleanup.add('harness pool', close);
-    const tariffId = await seedTariff(db, new Date(0));
+    const { pg, db, tariffId } = await scenarioDatabase(ctx, cleanup);
     const hash = await passwordHash();
     // Fifty accounts: funded with a running cycle, funded without one, and in arrears.
     await sql`
       INSERT INTO accounts (username, kind, password_hash, balance_fen)
       SELECT 'f' || g, 'student', ${hash}, CASE WHEN g % 3 = 0 THEN 500 ELSE 1000000 END FROM generate_series(1, 50) g`.execute(db);
-    await sql`
-      INSERT INTO ledger_entries (account_id, kind, amount_fen, balance_after_fen, channel, order_id, effective_at)
-      SELECT id, 'top-up', balance_fen, balance_fen, 'seed', username, ${NOW} FROM accounts`.execute(db);
+    await seedTopUps(db, NOW);
     await sql`
       INSERT INTO cycles (account_id, seq, started_at, ends_at, fee_fen, tariff_id, opened_by)
       SELECT id, 1, ${NOW}::timestamptz - interval '1 day', ${NOW}::timestamptz + interval '29 days', 2000, ${tariffId}, 'login'
@@ -397,12 +377,7 @@ export const fuzz: Scenario = {
     await seedNas(db, { name: 'bras-fuzz', address: '127.0.0.1', secret: SECRET.toString(), area: 'dorm', areaRules: [{ attribute: 'NAS-Port-Id', pattern: '^office', area: 'office' }] });
     await seedNas(db, { name: 'bras-auto', address: '127.0.0.3', secret: AUTO_SECRET.toString(), area: 'office', messageAuthenticator: 'auto' });
 
-    const service = await ServiceProcess.start('service', { DATABASE_URL: pg.url(), SIMULATED_CLOCK: NOW.toISOString() }, path.join(ctx.dir, 'service.log'), {
-      nodeFlags: ['--expose-gc'],
-    });
-    cleanup.add('service', async () => {
-      if (service.alive) await service.kill9();
-    });
+    const service = await startService(ctx, cleanup, serviceEnv(pg, NOW), { nodeFlags: ['--expose-gc'] });
     const dictionary = loadDictionary();
     const pool = seedPool(ctx.random, dictionary, 2_000);
 
@@ -517,11 +492,8 @@ export const fuzz: Scenario = {
       x.failures.push('no memory sample after the warm-up');
     }
     x.ok(service.alive, 'the service survived the fuzzing');
-    const stopped = await service.stop();
-    x.eq(stopped.code, 0, 'exit code of the graceful stop');
-    x.eq(service.fatalEvents().length, 0, `unhandled rejections or exceptions: ${JSON.stringify(service.fatalEvents())}`);
-    const audit = await runAuditCli(pg.url(), NOW);
-    x.ok(audit.ok && audit.report.includes('audit passed'), `npm run audit failed:\n${audit.report}`);
+    await expectCleanStop(x, service);
+    const audit = await expectAuditPasses(x, pg, NOW);
 
     return {
       failures: x.failures,
@@ -544,7 +516,7 @@ export const fuzz: Scenario = {
         'RSS peak, sampled (MiB)': mib(rssMax),
         'bounds from warm-up to end (MiB)': `RSS +${mib(RSS_BOUND)}, heap +${mib(HEAP_BOUND)}`,
         'kernel UDP receive-buffer drops on this host meanwhile': udpRcvbufErrors() - kernelDropsBefore,
-        audit: audit.ok ? 'passed' : 'FAILED',
+        audit,
       },
     };
   },

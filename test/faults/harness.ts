@@ -5,18 +5,19 @@ import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { hash } from '@node-rs/argon2';
 import { sql } from 'kysely';
 import { createDb, type Db } from '../../src/db/connection.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
+import { RadiusClient } from '../../src/radius/client.ts';
+import { loadDictionary } from '../../src/radius/dictionary.ts';
 import { freePort } from '../helpers/postgres.ts';
+import { seedTariff } from './db.ts';
 
 const run = promisify(execFile);
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const SERVICE_ENTRY = fileURLToPath(new URL('./service.ts', import.meta.url));
 export const ADMIN_TOKEN = 'fault-suite-admin-token-0123456789';
-export const PASSWORD = 'Campus-2026';
 /** The marker service.ts puts before each JSON event line on stdout (pino logs share the stream). */
 export const EVENT_PREFIX = '@@fault ';
 
@@ -66,6 +67,13 @@ export class Cleanup {
 
   add(what: string, fn: () => Promise<void> | void): void {
     this.#actions.push({ what, fn });
+  }
+
+  /** Ends (SIGKILL) whichever of `services()` is still alive; read at the end, so the list may change meanwhile. */
+  killAtEnd(what: string, services: () => Iterable<ServiceProcess | null>): void {
+    this.add(what, async () => {
+      for (const s of services()) if (s?.alive) await s.kill9();
+    });
   }
 
   async runAll(log: (m: string) => void): Promise<void> {
@@ -215,6 +223,13 @@ export class PgCluster {
     liveClusters.delete(this);
   }
 
+  /** Lines of the server's log (server.log) that match `pattern`. */
+  logCount(pattern: RegExp): number {
+    return readFileSync(path.join(this.dir, 'server.log'), 'utf8')
+      .split('\n')
+      .filter((l) => pattern.test(l)).length;
+  }
+
   /** Immediate shutdown by signal, for the harness's exit hook. */
   killNow(): void {
     try {
@@ -231,34 +246,6 @@ export async function openMigrated(url: string, poolMax = 4): Promise<{ db: Db; 
   const { db } = createDb({ url, poolMax, applicationName: 'fault-suite' });
   await migrateToLatest(db);
   return { db, close: () => db.destroy() };
-}
-
-let cheapHash: Promise<string> | null = null;
-
-/**
- * An argon2id hash of PASSWORD at the smallest cost argon2 allows: the service verifies it exactly as a real
- * one (the parameters live in the hash), but thousands of first logins do not cost minutes of KDF time.
- */
-export function passwordHash(): Promise<string> {
-  cheapHash ??= hash(PASSWORD, { algorithm: 2, memoryCost: 8, timeCost: 1, parallelism: 1 });
-  return cheapHash;
-}
-
-/** Records the tariff the service will run with (the defaults), so seeded cycles can name it. */
-export async function seedTariff(db: Db, from: Date): Promise<number> {
-  const r = await sql<{ id: number }>`
-    INSERT INTO tariffs (fee_fen, cycle_seconds, threshold_fen, renewal, effective_from)
-    VALUES (2000, ${30 * 86_400}, 2000, 'continuous', ${from}) RETURNING id`.execute(db);
-  return r.rows[0]!.id;
-}
-
-export async function seedNas(
-  db: Db,
-  nas: { name: string; address: string; secret: string; area: 'dorm' | 'office'; messageAuthenticator?: 'require' | 'auto'; areaRules?: unknown[] },
-): Promise<void> {
-  await sql`
-    INSERT INTO nas_clients (name, address, secret, area, message_authenticator, area_rules)
-    VALUES (${nas.name}, ${nas.address}::cidr, ${nas.secret}, ${nas.area}, ${nas.messageAuthenticator ?? 'require'}, ${JSON.stringify(nas.areaRules ?? [])}::jsonb)`.execute(db);
 }
 
 /** Runs `npm run audit`'s entry point against `url` as its own process; the exit code and the report. */
@@ -510,4 +497,61 @@ export function udpRcvbufErrors(): number {
 
 export function mib(bytes: number): number {
   return Math.round((bytes / 2 ** 20) * 10) / 10;
+}
+
+// The steps every scenario takes: its own cluster and service processes, and the closing checks (what it seeds
+// and queries is in db.ts).
+
+/** The scenario's own cluster (in ctx.dir/pg), a migrated pool on it and the tariff the service runs with; undone by `cleanup`. */
+export async function scenarioDatabase(ctx: ScenarioContext, cleanup: Cleanup): Promise<{ pg: PgCluster; db: Db; tariffId: number }> {
+  const pg = await PgCluster.create(path.join(ctx.dir, 'pg'));
+  cleanup.add('postgres', () => pg.destroy());
+  const { db, close } = await openMigrated(pg.url());
+  cleanup.add('harness pool', close);
+  return { pg, db, tariffId: await seedTariff(db, new Date(0)) };
+}
+
+/** A service's environment: the cluster's database and the simulated clock at `now`, plus `extra`. */
+export function serviceEnv(pg: PgCluster, now: Date, extra: Record<string, string> = {}): Record<string, string> {
+  return { DATABASE_URL: pg.url(), SIMULATED_CLOCK: now.toISOString(), ...extra };
+}
+
+/** Starts the scenario's one service (`service`, logging to ctx.dir/service.log); SIGKILLed at the end if still alive. */
+export async function startService(ctx: ScenarioContext, cleanup: Cleanup, env: Record<string, string>, opts: { nodeFlags?: readonly string[] } = {}): Promise<ServiceProcess> {
+  const service = await ServiceProcess.start('service', env, path.join(ctx.dir, 'service.log'), opts);
+  cleanup.killAtEnd('service', () => [service]);
+  return service;
+}
+
+/** A RADIUS client on the standard dictionary, closed at the end. */
+export async function openRadiusClient(cleanup: Cleanup): Promise<RadiusClient> {
+  const client = await RadiusClient.open(loadDictionary());
+  cleanup.add('radius client', () => client.close());
+  return client;
+}
+
+/** A call to the service's API (`/api/v1${route}`) with the admin token; a body is sent as JSON. */
+export function adminApi(service: ServiceProcess, method: 'GET' | 'POST', route: string, opts: { body?: unknown; timeoutMs?: number } = {}): Promise<Response> {
+  const json = opts.body !== undefined;
+  return fetch(`${service.apiUrl}/api/v1${route}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(json ? { 'content-type': 'application/json' } : {}) },
+    ...(json ? { body: JSON.stringify(opts.body) } : {}),
+    ...(opts.timeoutMs !== undefined ? { signal: AbortSignal.timeout(opts.timeoutMs) } : {}),
+  });
+}
+
+/** Stops `service` gracefully and expects exit code 0 and no fatal event; `named` puts its name in the messages. */
+export async function expectCleanStop(x: Expectations, service: ServiceProcess, opts: { named?: boolean } = {}): Promise<void> {
+  const stopped = await service.stop();
+  x.eq(stopped.code, 0, `exit code of ${opts.named ? `${service.name}'s` : 'the'} graceful stop`);
+  const fatal = service.fatalEvents();
+  x.eq(fatal.length, 0, `unhandled rejections or exceptions${opts.named ? ` in ${service.name}` : ''}${fatal.length ? `: ${JSON.stringify(fatal)}` : ''}`);
+}
+
+/** Runs `npm run audit` at `now` as its own process and expects it to pass; the figure for the summary. */
+export async function expectAuditPasses(x: Expectations, pg: PgCluster, now: Date): Promise<'passed' | 'FAILED'> {
+  const audit = await runAuditCli(pg.url(), now);
+  x.ok(audit.ok && audit.report.includes('audit passed'), `npm run audit failed:\n${audit.report}`);
+  return audit.ok ? 'passed' : 'FAILED';
 }

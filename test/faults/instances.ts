@@ -1,24 +1,21 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import type { Db } from '../../src/db/connection.ts';
-import { RadiusClient, RadiusTimeoutError } from '../../src/radius/client.ts';
-import { loadDictionary } from '../../src/radius/dictionary.ts';
+import { RadiusTimeoutError } from '../../src/radius/client.ts';
 import { PacketCode } from '../../src/radius/packet.ts';
+import { accountStates, dueCycles, moneyTotals, PASSWORD, passwordHash, seedNas, seedTopUps } from './db.ts';
 import {
-  ADMIN_TOKEN,
+  adminApi,
   Expectations,
-  openMigrated,
-  PASSWORD,
-  passwordHash,
-  PgCluster,
+  expectAuditPasses,
+  expectCleanStop,
+  openRadiusClient,
   pool,
   randomInt,
-  runAuditCli,
+  scenarioDatabase,
   scrapeMetrics,
-  seedNas,
-  seedTariff,
+  serviceEnv,
   ServiceProcess,
   waitFor,
   type Scenario,
@@ -107,9 +104,7 @@ async function seed(db: Db, n: number, tariffId: number): Promise<void> {
     await sql`
       INSERT INTO accounts (username, kind, password_hash, balance_fen)
       SELECT 'm' || g, 'student', ${hash}, b FROM unnest(${rows}::int[], ${rows.map((g, i) => initialBalance(groups[i]!, g))}::bigint[]) AS u(g, b)`.execute(trx);
-    await sql`
-      INSERT INTO ledger_entries (account_id, kind, amount_fen, balance_after_fen, channel, order_id, effective_at)
-      SELECT id, 'top-up', balance_fen, balance_fen, 'seed', username, ${new Date(NOW.getTime() - 400 * DAY_S * 1000)} FROM accounts`.execute(trx);
+    await seedTopUps(trx, new Date(NOW.getTime() - 400 * DAY_S * 1000));
     const startedDaysAgo = (group: Group) => (group === 'catchup' || group === 'closing' ? 365 : group === 'running' ? 10 : null);
     const withCycle = rows.filter((_, i) => startedDaysAgo(groups[i]!) !== null);
     await sql`
@@ -138,41 +133,24 @@ export const fourInstances: Scenario = {
   async run(ctx, cleanup) {
     const n = ctx.quick ? 1_000 : 4_000;
     const x = new Expectations();
-    const pg = await PgCluster.create(path.join(ctx.dir, 'pg'));
-    cleanup.add('postgres', () => pg.destroy());
-    const { db, close } = await openMigrated(pg.url());
-    cleanup.add('harness pool', close);
-    const tariffId = await seedTariff(db, new Date(0));
+    const { pg, db, tariffId } = await scenarioDatabase(ctx, cleanup);
     await seed(db, n, tariffId);
     ctx.log(`seeded ${n} accounts in five groups`);
 
-    const env = (i: number) => ({
-      DATABASE_URL: pg.url(),
-      SIMULATED_CLOCK: NOW.toISOString(),
-      SETTLE_CRON: '* * * * * *',
-      SETTLE_BATCH_SIZE: String([50, 100, 250, 1000][i % 4]),
-      SETTLE_CONCURRENCY: String(1 + (i % 3)),
-      DB_POOL_MAX: '10',
-    });
+    const env = (i: number) =>
+      serviceEnv(pg, NOW, {
+        SETTLE_CRON: '* * * * * *',
+        SETTLE_BATCH_SIZE: String([50, 100, 250, 1000][i % 4]),
+        SETTLE_CONCURRENCY: String(1 + (i % 3)),
+        DB_POOL_MAX: '10',
+      });
     const services = Array.from({ length: INSTANCES }, (_, i) => ServiceProcess.spawn(`instance-${i + 1}`, env(i), path.join(ctx.dir, `instance-${i + 1}.log`)));
-    cleanup.add('services', async () => {
-      for (const s of services) if (s.alive) await s.kill9();
-    });
+    cleanup.killAtEnd('services', () => services);
     await Promise.all(services.map((s) => s.ready(60_000)));
-    const due = async (at: Date) => (await sql<{ n: number }>`SELECT count(*)::bigint AS n FROM cycles WHERE settled_at IS NULL AND ends_at <= ${at}`.execute(db)).rows[0]!.n;
-    const dueAtStart = await due(NOW);
+    const dueAtStart = await dueCycles(db, NOW);
     ctx.log(`${INSTANCES} instances ready; ${dueAtStart} cycles still due`);
 
-    const dictionary = loadDictionary();
-    const client = await RadiusClient.open(dictionary);
-    cleanup.add('radius client', () => client.close());
-    const api = (s: ServiceProcess, route: string, body?: unknown) =>
-      fetch(`${s.apiUrl}/api/v1${route}`, {
-        method: body === undefined ? 'GET' : 'POST',
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(60_000),
-      });
+    const client = await openRadiusClient(cleanup);
 
     let requests = 0;
     let unanswered = 0;
@@ -191,7 +169,7 @@ export const fourInstances: Scenario = {
         while (storming) {
           await Promise.all(
             services.map(async (s) => {
-              const res = await fetch(`${s.apiUrl}/api/v1/billing/settle`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, signal: AbortSignal.timeout(60_000) }).catch(() => null);
+              const res = await adminApi(s, 'POST', '/billing/settle', { timeoutMs: 60_000 }).catch(() => null);
               settleCalls++;
               if (res === null || res.status >= 500) settleErrors++;
               await res?.arrayBuffer().catch(() => undefined);
@@ -245,28 +223,28 @@ export const fourInstances: Scenario = {
     };
 
     await wave(1);
-    await waitFor(async () => (await due(NOW)) === 0, 30_000, 'the workers to settle every cycle due at NOW', 100);
+    await waitFor(async () => (await dueCycles(db, NOW)) === 0, 30_000, 'the workers to settle every cycle due at NOW', 100);
 
     // Thirty days on, on every instance at once: each advance settles what fell due, racing the others
     // and the wave-2 logins, which start as soon as every clock has moved.
     const later = new Date(NOW.getTime() + 30 * DAY_S * 1000);
-    const dueLater = await due(later);
-    const advances = services.map((s) => api(s, '/clock/advance', { seconds: 30 * DAY_S }).then((r) => r.status, () => 0));
+    const dueLater = await dueCycles(db, later);
+    const advances = services.map((s) => adminApi(s, 'POST', '/clock/advance', { body: { seconds: 30 * DAY_S }, timeoutMs: 60_000 }).then((r) => r.status, () => 0));
     await waitFor(
       async () => {
-        const clocks = await Promise.all(services.map((s) => api(s, '/clock').then((r) => r.json() as Promise<{ now: string }>)));
+        const clocks = await Promise.all(services.map((s) => adminApi(s, 'GET', '/clock', { timeoutMs: 60_000 }).then((r) => r.json() as Promise<{ now: string }>)));
         return clocks.every((c) => c.now === later.toISOString());
       },
       30_000,
       'every instance clock to move 30 days on',
       10,
     );
-    const dueAtWave2 = await due(later);
+    const dueAtWave2 = await dueCycles(db, later);
     ctx.log(`clocks moved 30 days on; ${dueAtWave2} of ${dueLater} newly due cycles still unsettled as wave 2 starts`);
     await wave(2);
     const advanceStatus = await Promise.all(advances);
     x.ok(advanceStatus.every((st) => st === 200), `clock advances answered ${advanceStatus.join(', ')}`);
-    await waitFor(async () => (await due(later)) === 0, 30_000, 'the workers to settle every cycle due 30 days on', 100);
+    await waitFor(async () => (await dueCycles(db, later)) === 0, 30_000, 'the workers to settle every cycle due 30 days on', 100);
 
     x.eq(unanswered, 0, 'Access-Requests never answered (after 3 tries)');
     x.ok(wrong === 0, `${wrong} Access-Requests got the wrong decision, e.g. ${wrongExamples.join('; ')}`);
@@ -284,26 +262,15 @@ export const fourInstances: Scenario = {
     x.eq(requestFailures, 0, '"request failed" log lines (an error the server did not expect)');
     x.eq(passFailures, 0, 'settlement passes that failed after their retries');
     // Statements PostgreSQL refused on a unique index: races the money core lost and retried, never surfaced.
-    const uniqueViolations = readFileSync(path.join(pg.dir, 'server.log'), 'utf8').split('\n').filter((l) => l.includes('violates unique constraint')).length;
+    const uniqueViolations = pg.logCount(/violates unique constraint/);
     x.eq(settleErrors, 0, 'settle API calls that failed (5xx or no answer)');
 
-    for (const s of services) {
-      const stopped = await s.stop();
-      x.eq(stopped.code, 0, `exit code of ${s.name}'s graceful stop`);
-      x.eq(s.fatalEvents().length, 0, `unhandled rejections or exceptions in ${s.name}`);
-    }
+    for (const s of services) await expectCleanStop(x, s, { named: true });
 
-    await sql`ANALYZE`.execute(db);
-    const rows = await sql<{ g: number; balance_fen: number; settlements: number; running: number; cycles: number }>`
-      SELECT substr(a.username, 2)::int AS g, a.balance_fen,
-             (SELECT count(*) FROM ledger_entries l WHERE l.account_id = a.id AND l.kind = 'settlement')::bigint AS settlements,
-             (SELECT count(*) FROM cycles c WHERE c.account_id = a.id AND c.settled_at IS NULL)::bigint AS running,
-             (SELECT count(*) FROM cycles c WHERE c.account_id = a.id)::bigint AS cycles
-      FROM accounts a`.execute(db);
     let mismatched = 0;
     const examples: string[] = [];
     let modelBalances = 0;
-    for (const r of rows.rows) {
+    for (const r of await accountStates(db)) {
       const want = expected(groupOf(r.g, n), r.g, 2);
       modelBalances += want.balanceFen;
       if (r.balance_fen !== want.balanceFen || r.settlements !== want.settlements || r.running !== want.running || r.cycles !== want.cycles) {
@@ -312,20 +279,12 @@ export const fourInstances: Scenario = {
       }
     }
     x.ok(mismatched === 0, `${mismatched} accounts differ from the model, e.g. ${examples.join('; ')}`);
-    const t = (
-      await sql<{ balances: number; ledger: number; double_settled: number; two_running: number; settlements: number }>`
-        SELECT (SELECT coalesce(sum(balance_fen), 0) FROM accounts)::bigint AS balances,
-               (SELECT coalesce(sum(amount_fen), 0) FROM ledger_entries)::bigint AS ledger,
-               (SELECT count(*) FROM ledger_entries WHERE kind = 'settlement')::bigint AS settlements,
-               (SELECT count(*) FROM (SELECT cycle_id FROM ledger_entries WHERE kind = 'settlement' GROUP BY cycle_id HAVING count(*) > 1) d)::bigint AS double_settled,
-               (SELECT count(*) FROM (SELECT account_id FROM cycles WHERE settled_at IS NULL GROUP BY account_id HAVING count(*) > 1) r)::bigint AS two_running`.execute(db)
-    ).rows[0]!;
+    const t = await moneyTotals(db);
     x.eq(t.balances, modelBalances, 'fen held in balances vs the model');
     x.eq(t.ledger, t.balances, 'sum of the ledger vs the balances');
-    x.eq(t.double_settled, 0, 'cycles settled twice');
-    x.eq(t.two_running, 0, 'accounts with two running cycles');
-    const audit = await runAuditCli(pg.url(), later);
-    x.ok(audit.ok && audit.report.includes('audit passed'), `npm run audit failed:\n${audit.report}`);
+    x.eq(t.doubleSettled, 0, 'cycles settled twice');
+    x.eq(t.twoRunning, 0, 'accounts with two running cycles');
+    const audit = await expectAuditPasses(x, pg, later);
 
     return {
       failures: x.failures,
@@ -350,7 +309,7 @@ export const fourInstances: Scenario = {
         'unique-index violations PostgreSQL logged (lost races, retried)': uniqueViolations,
         'cycles settled': t.settlements,
         'accounts differing from the model': mismatched,
-        audit: audit.ok ? 'passed' : 'FAILED',
+        audit,
       },
     };
   },

@@ -2,7 +2,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import type { Db } from '../../src/db/connection.ts';
-import { Expectations, openMigrated, PgCluster, randomInt, runAuditCli, seedTariff, ServiceProcess, waitFor, type Scenario } from './harness.ts';
+import { accountStates, dueCycles, moneyTotals, seedTopUps } from './db.ts';
+import { Expectations, expectAuditPasses, randomInt, scenarioDatabase, serviceEnv, ServiceProcess, waitFor, type Scenario } from './harness.ts';
 
 const DAY_MS = 86_400_000;
 const CYCLE_MS = 30 * DAY_MS;
@@ -33,9 +34,7 @@ async function seed(db: Db, accounts: number, tariffId: number): Promise<void> {
     await sql`
       INSERT INTO accounts (username, kind, password_hash, balance_fen)
       SELECT 'k' || g, 'student', 'x', ${balance} FROM generate_series(1, ${accounts}::int) g`.execute(trx);
-    await sql`
-      INSERT INTO ledger_entries (account_id, kind, amount_fen, balance_after_fen, channel, order_id, effective_at)
-      SELECT id, 'top-up', balance_fen, balance_fen, 'seed', username, ${T0} FROM accounts`.execute(trx);
+    await seedTopUps(trx, T0);
     // The first cycle opened at a login within the first hour after T0.
     await sql`
       INSERT INTO cycles (account_id, seq, started_at, ends_at, fee_fen, tariff_id, opened_by)
@@ -57,11 +56,6 @@ async function entriesAfter(db: Db, base: number): Promise<number> {
   return r.rows[0]!.n;
 }
 
-async function dueCount(db: Db, at: Date): Promise<number> {
-  const r = await sql<{ n: number }>`SELECT count(*)::bigint AS n FROM cycles WHERE settled_at IS NULL AND ends_at <= ${at}`.execute(db);
-  return r.rows[0]!.n;
-}
-
 /**
  * Scenario 1: the service (a real child process running start()) is killed with SIGKILL at random points
  * while its worker settles 10k due cycles, and restarted; each restart moves the simulated clock one
@@ -78,11 +72,7 @@ export const killSettlement: Scenario = {
     const maxRounds = kills + 15;
     const x = new Expectations();
 
-    const pg = await PgCluster.create(path.join(ctx.dir, 'pg'));
-    cleanup.add('postgres', () => pg.destroy());
-    const { db, close } = await openMigrated(pg.url());
-    cleanup.add('harness pool', close);
-    const tariffId = await seedTariff(db, new Date(0));
+    const { pg, db, tariffId } = await scenarioDatabase(ctx, cleanup);
     await seed(db, accounts, tariffId);
     ctx.log(`seeded ${accounts} accounts, each with a running cycle`);
 
@@ -91,9 +81,7 @@ export const killSettlement: Scenario = {
     let killsLate = 0;
     let restarts = 0;
     let current: ServiceProcess | null = null;
-    cleanup.add('service', async () => {
-      if (current?.alive) await current.kill9();
-    });
+    cleanup.killAtEnd('service', () => [current]);
     const killPoints: number[] = [];
     let fatal = 0;
     const batchSizes = [200, 500, 1000, 5000];
@@ -102,15 +90,13 @@ export const killSettlement: Scenario = {
       round++;
       const now = clockOfRound(round);
       // Cycles due at this round's clock (renewals of interrupted catch-ups fall due again as they are opened).
-      const due = await dueCount(db, now);
+      const due = await dueCycles(db, now);
       const base = await maxLedgerId(db);
-      const env = {
-        DATABASE_URL: pg.url(),
-        SIMULATED_CLOCK: now.toISOString(),
+      const env = serviceEnv(pg, now, {
         SETTLE_CRON: '*/2 * * * * *',
         SETTLE_BATCH_SIZE: String(batchSizes[randomInt(ctx.random, 0, batchSizes.length - 1)]),
         SETTLE_CONCURRENCY: String(randomInt(ctx.random, 1, 4)),
-      };
+      });
       const service: ServiceProcess = ServiceProcess.spawn(`round-${round}`, env, path.join(ctx.dir, `service-${round}.log`));
       current = service;
       if (round > 1) restarts++;
@@ -131,7 +117,7 @@ export const killSettlement: Scenario = {
       fatal += service.fatalEvents().length;
       const committed = await entriesAfter(db, base);
       // Cycles still due at the kill: the settlement was interrupted, not finished.
-      const left = await dueCount(db, now);
+      const left = await dueCycles(db, now);
       if (left > 0) {
         killsMidSettlement++;
         killPoints.push(committed);
@@ -145,33 +131,24 @@ export const killSettlement: Scenario = {
     // The last restart runs to the end: the worker catches up, then a graceful stop.
     round++;
     const finalClock = clockOfRound(round);
-    const last = ServiceProcess.spawn('final', { DATABASE_URL: pg.url(), SIMULATED_CLOCK: finalClock.toISOString(), SETTLE_CRON: '*/2 * * * * *' }, path.join(ctx.dir, 'service-final.log'));
+    const last = ServiceProcess.spawn('final', serviceEnv(pg, finalClock, { SETTLE_CRON: '*/2 * * * * *' }), path.join(ctx.dir, 'service-final.log'));
     current = last;
     restarts++;
     await last.ready(60_000);
-    await waitFor(async () => (await dueCount(db, finalClock)) === 0, 60_000, 'the final catch-up', 50);
+    await waitFor(async () => (await dueCycles(db, finalClock)) === 0, 60_000, 'the final catch-up', 50);
     ctx.log(`final catch-up done after round ${round}`);
     const stopped = await last.stop();
-    // Fresh statistics: the tables grew many-fold since the seed's ANALYZE.
-    await sql`ANALYZE`.execute(db);
     x.eq(stopped.code, 0, 'exit code of the final graceful stop');
     x.eq(fatal + last.fatalEvents().length, 0, 'unhandled rejections or exceptions reported by the services');
 
     // The model, from the seed alone: every account saw `round` anniversaries.
     const m = round;
-    const rows = await sql<{ g: number; balance_fen: number; settlements: number; settled_fen: number; running: number; cycles: number; top_ups: number }>`
-      SELECT substr(a.username, 2)::int AS g, a.balance_fen,
-             (SELECT count(*) FROM ledger_entries l WHERE l.account_id = a.id AND l.kind = 'settlement')::bigint AS settlements,
-             (SELECT coalesce(-sum(amount_fen), 0) FROM ledger_entries l WHERE l.account_id = a.id AND l.kind = 'settlement')::bigint AS settled_fen,
-             (SELECT count(*) FROM cycles c WHERE c.account_id = a.id AND c.settled_at IS NULL)::bigint AS running,
-             (SELECT count(*) FROM cycles c WHERE c.account_id = a.id)::bigint AS cycles,
-             (SELECT coalesce(sum(amount_fen), 0) FROM ledger_entries l WHERE l.account_id = a.id AND l.kind = 'top-up')::bigint AS top_ups
-      FROM accounts a`.execute(db);
+    const rows = await accountStates(db);
     let mismatched = 0;
     let modelTopUps = 0;
     let modelSettled = 0;
     const examples: string[] = [];
-    for (const r of rows.rows) {
+    for (const r of rows) {
       const b = initialBalance(r.g);
       const settled = Math.min(m, Math.floor(b / FEE));
       const running = settled < Math.floor(b / FEE) ? 1 : 0;
@@ -189,29 +166,18 @@ export const killSettlement: Scenario = {
         if (examples.length < 5) examples.push(`k${r.g}: ${JSON.stringify(r)}, expected ${settled} settlements, balance ${b - settled * FEE}, running ${running}`);
       }
     }
-    x.eq(rows.rows.length, accounts, 'accounts in the database');
+    x.eq(rows.length, accounts, 'accounts in the database');
     x.ok(mismatched === 0, `${mismatched} accounts differ from the model, e.g. ${examples.join('; ')}`);
 
-    const totals = (
-      await sql<{ balances: number; top_ups: number; settlements: number; entries: number; double_settled: number; unpaid_settled: number; two_running: number }>`
-        SELECT (SELECT coalesce(sum(balance_fen), 0) FROM accounts)::bigint AS balances,
-               (SELECT coalesce(sum(amount_fen), 0) FROM ledger_entries WHERE kind = 'top-up')::bigint AS top_ups,
-               (SELECT coalesce(-sum(amount_fen), 0) FROM ledger_entries WHERE kind = 'settlement')::bigint AS settlements,
-               (SELECT count(*) FROM ledger_entries WHERE kind = 'settlement')::bigint AS entries,
-               (SELECT count(*) FROM (SELECT cycle_id FROM ledger_entries WHERE kind = 'settlement' GROUP BY cycle_id HAVING count(*) > 1) d)::bigint AS double_settled,
-               (SELECT count(*) FROM cycles c WHERE c.settled_at IS NOT NULL
-                  AND NOT EXISTS (SELECT 1 FROM ledger_entries l WHERE l.cycle_id = c.id AND l.kind = 'settlement'))::bigint AS unpaid_settled,
-               (SELECT count(*) FROM (SELECT account_id FROM cycles WHERE settled_at IS NULL GROUP BY account_id HAVING count(*) > 1) r)::bigint AS two_running`.execute(db)
-    ).rows[0]!;
-    x.eq(totals.top_ups, modelTopUps, 'fen topped up (ledger vs seed)');
-    x.eq(totals.settlements, modelSettled, 'fen settled (ledger vs model)');
+    const totals = await moneyTotals(db);
+    x.eq(totals.topUps, modelTopUps, 'fen topped up (ledger vs seed)');
+    x.eq(totals.settledFen, modelSettled, 'fen settled (ledger vs model)');
     x.eq(totals.balances, modelTopUps - modelSettled, 'fen held in balances vs top-ups minus settlements (model)');
-    x.eq(totals.double_settled, 0, 'cycles with more than one settlement entry');
-    x.eq(totals.unpaid_settled, 0, 'cycles marked settled without a settlement entry');
-    x.eq(totals.two_running, 0, 'accounts with two running cycles');
+    x.eq(totals.doubleSettled, 0, 'cycles with more than one settlement entry');
+    x.eq(totals.unpaidSettled, 0, 'cycles marked settled without a settlement entry');
+    x.eq(totals.twoRunning, 0, 'accounts with two running cycles');
 
-    const audit = await runAuditCli(pg.url(), finalClock);
-    x.ok(audit.ok && audit.report.includes('audit passed'), `npm run audit failed:\n${audit.report}`);
+    const audit = await expectAuditPasses(x, pg, finalClock);
 
     killPoints.sort((a, b) => a - b);
     const at = (q: number) => killPoints[Math.floor(q * (killPoints.length - 1))] ?? 0;
@@ -224,10 +190,10 @@ export const killSettlement: Scenario = {
         'kills mid-settlement': killsMidSettlement,
         'settlements committed in a round before its kill (min/median/max)': `${at(0)}/${at(0.5)}/${at(1)}`,
         'restarts survived': restarts,
-        'cycles settled': totals.entries,
-        'fen settled': totals.settlements,
+        'cycles settled': totals.settlements,
+        'fen settled': totals.settledFen,
         'accounts differing from the model': mismatched,
-        audit: audit.ok ? 'passed' : 'FAILED',
+        audit,
       },
     };
   },

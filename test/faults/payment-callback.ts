@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
-import { ADMIN_TOKEN, Expectations, openMigrated, PgCluster, pool, randomInt, runAuditCli, seedTariff, ServiceProcess, type Scenario } from './harness.ts';
+import { adminApi, Expectations, expectAuditPasses, expectCleanStop, pool, randomInt, scenarioDatabase, serviceEnv, ServiceProcess, type Scenario } from './harness.ts';
 
 const NOW = new Date('2026-09-01T08:00:00Z');
 const CHANNEL = 'wechat-work';
@@ -33,21 +33,13 @@ export const paymentCallback: Scenario = {
   async run(ctx, cleanup) {
     const calls = ctx.quick ? 300 : 1_000;
     const x = new Expectations();
-    const pg = await PgCluster.create(path.join(ctx.dir, 'pg'));
-    cleanup.add('postgres', () => pg.destroy());
-    const { db, close } = await openMigrated(pg.url());
-    cleanup.add('harness pool', close);
-    await seedTariff(db, new Date(0));
+    const { pg, db } = await scenarioDatabase(ctx, cleanup);
     await sql`INSERT INTO accounts (username, kind, password_hash) VALUES ('payer', 'student', 'x'), ('other', 'student', 'x')`.execute(db);
 
-    const env = { DATABASE_URL: pg.url(), SIMULATED_CLOCK: NOW.toISOString() };
+    const launch = (name: string) => ServiceProcess.start(name, serviceEnv(pg, NOW), path.join(ctx.dir, `service-${name}.log`));
     let generation = 0;
-    const slots: ServiceProcess[] = await Promise.all(
-      ['a', 'b'].map((name) => ServiceProcess.start(`${name}-0`, env, path.join(ctx.dir, `service-${name}-0.log`))),
-    );
-    cleanup.add('services', async () => {
-      for (const s of slots) if (s.alive) await s.kill9();
-    });
+    const slots: ServiceProcess[] = await Promise.all(['a-0', 'b-0'].map(launch));
+    cleanup.killAtEnd('services', () => slots);
 
     const post = async (username: string, amountFen: number): Promise<Reply> => {
       const t0 = performance.now();
@@ -59,12 +51,7 @@ export const paymentCallback: Scenario = {
           continue;
         }
         try {
-          const res = await fetch(`${s.apiUrl}/api/v1/accounts/${username}/top-ups`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ channel: CHANNEL, orderId: ORDER, amountFen }),
-            signal: AbortSignal.timeout(15_000),
-          });
+          const res = await adminApi(s, 'POST', `/accounts/${username}/top-ups`, { body: { channel: CHANNEL, orderId: ORDER, amountFen }, timeoutMs: 15_000 });
           const body = (await res.json()) as { entry?: { id: number }; replay?: boolean; balanceFen?: number };
           if (res.status >= 500) throw new Error(`HTTP ${res.status}`);
           return { status: res.status, attempts: attempt + 1, ms: performance.now() - t0, entryId: body.entry?.id ?? null, replay: body.replay ?? null, balanceFen: body.balanceFen ?? null };
@@ -89,7 +76,7 @@ export const paymentCallback: Scenario = {
         else await old.stop();
         generation++;
         const name = `${slot === 0 ? 'a' : 'b'}-${generation}`;
-        slots[slot] = await ServiceProcess.start(name, env, path.join(ctx.dir, `service-${name}.log`));
+        slots[slot] = await launch(name);
         restarts++;
         ctx.log(`instance ${old.name} ended by ${how}, ${name} started`);
       });
@@ -128,11 +115,7 @@ export const paymentCallback: Scenario = {
     x.ok(replies.every((r) => r.balanceFen === AMOUNT), 'every answer shows the balance of one credit');
     x.ok(conflicts.every((r) => r.status === 409), `conflicting callbacks answered ${[...new Set(conflicts.map((r) => r.status))].join(', ')}, expected 409`);
 
-    for (const s of slots) {
-      const r = await s.stop();
-      x.eq(r.code, 0, `exit code of ${s.name}'s graceful stop`);
-      x.eq(s.fatalEvents().length, 0, `unhandled rejections or exceptions in ${s.name}`);
-    }
+    for (const s of slots) await expectCleanStop(x, s, { named: true });
     const t = (
       await sql<{ entries: number; credited: number; payer: number; other: number; ledger: number }>`
         SELECT (SELECT count(*) FROM ledger_entries WHERE channel = ${CHANNEL} AND order_id = ${ORDER})::bigint AS entries,
@@ -146,8 +129,7 @@ export const paymentCallback: Scenario = {
     x.eq(t.payer, AMOUNT, "the payer's balance");
     x.eq(t.other, 0, "the other account's balance");
     x.eq(t.ledger, AMOUNT, 'sum of the ledger');
-    const audit = await runAuditCli(pg.url(), NOW);
-    x.ok(audit.ok && audit.report.includes('audit passed'), `npm run audit failed:\n${audit.report}`);
+    const audit = await expectAuditPasses(x, pg, NOW);
 
     return {
       failures: x.failures,
@@ -161,7 +143,7 @@ export const paymentCallback: Scenario = {
         'restarts survived': restarts,
         'ledger entries for the order': t.entries,
         'fen credited': t.credited,
-        audit: audit.ok ? 'passed' : 'FAILED',
+        audit,
       },
     };
   },

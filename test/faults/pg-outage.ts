@@ -1,24 +1,21 @@
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import type { Db } from '../../src/db/connection.ts';
-import { RadiusClient, RadiusTimeoutError } from '../../src/radius/client.ts';
-import { loadDictionary } from '../../src/radius/dictionary.ts';
+import { RadiusTimeoutError } from '../../src/radius/client.ts';
 import { PacketCode } from '../../src/radius/packet.ts';
 import type { AttributeInput } from '../../src/radius/attributes.ts';
+import { dueCycles, moneyTotals, PASSWORD, passwordHash, seedNas, seedTopUps } from './db.ts';
 import {
-  ADMIN_TOKEN,
+  adminApi,
   Expectations,
-  openMigrated,
-  PASSWORD,
-  passwordHash,
-  PgCluster,
+  expectAuditPasses,
+  expectCleanStop,
+  openRadiusClient,
   randomInt,
-  runAuditCli,
+  scenarioDatabase,
   scrapeMetrics,
-  seedNas,
-  seedTariff,
-  ServiceProcess,
+  serviceEnv,
+  startService,
   waitFor,
   type Scenario,
 } from './harness.ts';
@@ -62,9 +59,7 @@ async function seed(db: Db, n: number, probes: number, due: number, tariffId: nu
     SELECT 'p' || g, 'student', ${hash}, ${BALANCE}::bigint FROM generate_series(1, ${probes}::int) g
     UNION ALL
     SELECT 'd' || g, 'student', ${hash}, ${DUE_BALANCE}::bigint FROM generate_series(1, ${due}::int) g`.execute(db);
-  await sql`
-    INSERT INTO ledger_entries (account_id, kind, amount_fen, balance_after_fen, channel, order_id, effective_at)
-    SELECT id, 'top-up', balance_fen, balance_fen, 'seed', username, ${NOW} FROM accounts`.execute(db);
+  await seedTopUps(db, NOW);
   await sql`
     INSERT INTO cycles (account_id, seq, started_at, ends_at, fee_fen, tariff_id, opened_by)
     SELECT id, 1, ${NOW}::timestamptz - interval '29 days', ${NOW}::timestamptz + interval '1 day', 2000, ${tariffId}, 'login'
@@ -90,26 +85,13 @@ export const pgOutage: Scenario = {
     const lanes = 8;
     const x = new Expectations();
 
-    const pg = await PgCluster.create(path.join(ctx.dir, 'pg'));
-    cleanup.add('postgres', () => pg.destroy());
-    const { db, close } = await openMigrated(pg.url());
-    cleanup.add('harness pool', close);
-    const tariffId = await seedTariff(db, new Date(0));
+    const { pg, db, tariffId } = await scenarioDatabase(ctx, cleanup);
     const dueAccounts = ctx.quick ? 1_000 : 3_000;
     await seed(db, n, probes, dueAccounts, tariffId);
 
     // Small settlement batches, one lane, a worker tick every 2 s: a pass takes long enough to be cut by the outage.
-    const service = await ServiceProcess.start(
-      'service',
-      { DATABASE_URL: pg.url(), SIMULATED_CLOCK: NOW.toISOString(), SETTLE_BATCH_SIZE: '25', SETTLE_CONCURRENCY: '1', SETTLE_CRON: '*/2 * * * * *' },
-      path.join(ctx.dir, 'service.log'),
-    );
-    cleanup.add('service', async () => {
-      if (service.alive) await service.kill9();
-    });
-    const dictionary = loadDictionary();
-    const client = await RadiusClient.open(dictionary);
-    cleanup.add('radius client', () => client.close());
+    const service = await startService(ctx, cleanup, serviceEnv(pg, NOW, { SETTLE_BATCH_SIZE: '25', SETTLE_CONCURRENCY: '1', SETTLE_CRON: '*/2 * * * * *' }));
+    const client = await openRadiusClient(cleanup);
 
     const settledCount = async () => (await sql<{ n: number }>`SELECT count(*)::bigint AS n FROM ledger_entries WHERE kind = 'settlement'`.execute(db)).rows[0]!.n;
     const windows: Window[] = [];
@@ -238,11 +220,7 @@ export const pgOutage: Scenario = {
         windows.push(w);
         if (mode === 'fast') {
           // Two days on, the d-accounts' cycles fall due: the advance runs a settlement pass, cut by the stop.
-          void fetch(`${service.apiUrl}/api/v1/clock/advance`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ seconds: 2 * 86_400 }),
-          }).then(
+          void adminApi(service, 'POST', '/clock/advance', { body: { seconds: 2 * 86_400 } }).then(
             (r) => (advanceStatus = r.status),
             () => (advanceStatus = -1),
           );
@@ -295,39 +273,32 @@ export const pgOutage: Scenario = {
     }
     x.ok(lost === 0, `${lost} acknowledged sessions are missing or behind in the database, e.g. ${lostExamples.join('; ')}`);
 
-    const cycles = (
-      await sql<{ accepted_without_cycle: number; two_running: number; settlements: number }>`
-        SELECT (SELECT count(*) FROM accounts a WHERE a.username = ANY(${[...accepted].map((g) => `o${g}`)}::text[])
-                  AND NOT EXISTS (SELECT 1 FROM cycles c WHERE c.account_id = a.id AND c.settled_at IS NULL))::bigint AS accepted_without_cycle,
-               (SELECT count(*) FROM (SELECT account_id FROM cycles WHERE settled_at IS NULL GROUP BY account_id HAVING count(*) > 1) r)::bigint AS two_running,
-               (SELECT count(*) FROM ledger_entries WHERE kind = 'settlement')::bigint AS settlements`.execute(db)
-    ).rows[0]!;
-    x.eq(cycles.accepted_without_cycle, 0, 'accepted dorm accounts without a running cycle');
-    x.eq(cycles.two_running, 0, 'accounts with two running cycles');
+    const acceptedWithoutCycle = (
+      await sql<{ n: number }>`
+        SELECT count(*)::bigint AS n FROM accounts a WHERE a.username = ANY(${[...accepted].map((g) => `o${g}`)}::text[])
+          AND NOT EXISTS (SELECT 1 FROM cycles c WHERE c.account_id = a.id AND c.settled_at IS NULL)`.execute(db)
+    ).rows[0]!.n;
+    x.eq(acceptedWithoutCycle, 0, 'accepted dorm accounts without a running cycle');
+    x.eq((await moneyTotals(db)).twoRunning, 0, 'accounts with two running cycles');
     // The settlement the outage cut short is finished by the worker, without a restart: each d-account
     // settled once at 20.00 yuan and renewed; nobody else had anything due.
-    await waitFor(async () => (await sql<{ n: number }>`SELECT count(*)::bigint AS n FROM cycles WHERE settled_at IS NULL AND ends_at <= ${later}`.execute(db)).rows[0]!.n === 0, 30_000, 'the worker to finish the settlement cut by the outage', 100);
-    const due = (
-      await sql<{ wrong: number; settlements: number; balances: number; ledger: number }>`
-        SELECT (SELECT count(*) FROM accounts a WHERE a.username LIKE 'd%' AND (a.balance_fen <> ${DUE_BALANCE - 2000}
-                  OR (SELECT count(*) FROM ledger_entries l WHERE l.account_id = a.id AND l.kind = 'settlement') <> 1
-                  OR (SELECT count(*) FROM cycles c WHERE c.account_id = a.id AND c.settled_at IS NULL) <> 1))::bigint AS wrong,
-               (SELECT count(*) FROM ledger_entries WHERE kind = 'settlement')::bigint AS settlements,
-               (SELECT coalesce(sum(balance_fen), 0) FROM accounts)::bigint AS balances,
-               (SELECT coalesce(sum(amount_fen), 0) FROM ledger_entries)::bigint AS ledger`.execute(db)
-    ).rows[0]!;
-    x.eq(due.wrong, 0, 'accounts due at the outage that were not settled exactly once and renewed');
-    x.eq(due.settlements, dueAccounts, 'settlements in all (one per due account)');
-    x.eq(due.balances, n * BALANCE + probes * BALANCE + dueAccounts * (DUE_BALANCE - 2000), 'fen held in balances vs the model');
-    x.eq(due.ledger, due.balances, 'sum of the ledger vs the balances');
+    await waitFor(async () => (await dueCycles(db, later)) === 0, 30_000, 'the worker to finish the settlement cut by the outage', 100);
+    const wrongDue = (
+      await sql<{ n: number }>`
+        SELECT count(*)::bigint AS n FROM accounts a WHERE a.username LIKE 'd%' AND (a.balance_fen <> ${DUE_BALANCE - 2000}
+          OR (SELECT count(*) FROM ledger_entries l WHERE l.account_id = a.id AND l.kind = 'settlement') <> 1
+          OR (SELECT count(*) FROM cycles c WHERE c.account_id = a.id AND c.settled_at IS NULL) <> 1)`.execute(db)
+    ).rows[0]!.n;
+    const t = await moneyTotals(db);
+    x.eq(wrongDue, 0, 'accounts due at the outage that were not settled exactly once and renewed');
+    x.eq(t.settlements, dueAccounts, 'settlements in all (one per due account)');
+    x.eq(t.balances, n * BALANCE + probes * BALANCE + dueAccounts * (DUE_BALANCE - 2000), 'fen held in balances vs the model');
+    x.eq(t.ledger, t.balances, 'sum of the ledger vs the balances');
 
     const m = await scrapeMetrics(service.apiUrl);
     const dropped = m.byLabel('radius_dropped_total', 'reason');
-    const stopped = await service.stop();
-    x.eq(stopped.code, 0, 'exit code of the graceful stop');
-    x.eq(service.fatalEvents().length, 0, 'unhandled rejections or exceptions');
-    const audit = await runAuditCli(pg.url(), later);
-    x.ok(audit.ok && audit.report.includes('audit passed'), `npm run audit failed:\n${audit.report}`);
+    await expectCleanStop(x, service);
+    const audit = await expectAuditPasses(x, pg, later);
 
     const figure = (mode: 'fast' | 'immediate') => windows.find((w) => w.mode === mode);
     return {
@@ -348,7 +319,7 @@ export const pgOutage: Scenario = {
         'acknowledged but not stored': lost,
         'dropped as db_unavailable': dropped.db_unavailable ?? 0,
         'restarts of the service': 0,
-        audit: audit.ok ? 'passed' : 'FAILED',
+        audit,
       },
     };
   },

@@ -1,25 +1,11 @@
 import dgram from 'node:dgram';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import type { AttributeInput } from '../../src/radius/attributes.ts';
 import { loadDictionary } from '../../src/radius/dictionary.ts';
 import { encodeRequest, PacketCode, verifyResponse, type RequestCode } from '../../src/radius/packet.ts';
-import {
-  Expectations,
-  openMigrated,
-  PASSWORD,
-  passwordHash,
-  PgCluster,
-  runAuditCli,
-  scrapeMetrics,
-  seedNas,
-  seedTariff,
-  ServiceProcess,
-  waitFor,
-  type Metrics,
-  type Scenario,
-} from './harness.ts';
+import { PASSWORD, passwordHash, seedNas, seedTopUps } from './db.ts';
+import { Expectations, expectAuditPasses, expectCleanStop, scenarioDatabase, scrapeMetrics, serviceEnv, startService, waitFor, type Metrics, type Scenario } from './harness.ts';
 
 const NOW = new Date('2026-09-01T08:00:00Z');
 const SECRET = 'dorm-bras-secret';
@@ -56,24 +42,15 @@ export const retransmitStorm: Scenario = {
     const logins = ctx.quick ? 100 : 400;
     const sessions = ctx.quick ? 100 : 400;
     const x = new Expectations();
-    const pg = await PgCluster.create(path.join(ctx.dir, 'pg'));
-    cleanup.add('postgres', () => pg.destroy());
-    const { db, close } = await openMigrated(pg.url());
-    cleanup.add('harness pool', close);
-    await seedTariff(db, new Date(0));
+    const { pg, db } = await scenarioDatabase(ctx, cleanup);
     const hash = await passwordHash();
     await sql`
       INSERT INTO accounts (username, kind, password_hash, balance_fen)
       SELECT 'r' || g, 'student', ${hash}, ${BALANCE} FROM generate_series(1, ${logins}::int) g`.execute(db);
-    await sql`
-      INSERT INTO ledger_entries (account_id, kind, amount_fen, balance_after_fen, channel, order_id, effective_at)
-      SELECT id, 'top-up', balance_fen, balance_fen, 'seed', username, ${NOW} FROM accounts`.execute(db);
+    await seedTopUps(db, NOW);
     await seedNas(db, { name: 'bras', address: '127.0.0.1', secret: SECRET, area: 'dorm', areaRules: [{ attribute: 'NAS-Port-Id', pattern: '^office', area: 'office' }] });
 
-    const service = await ServiceProcess.start('service', { DATABASE_URL: pg.url(), SIMULATED_CLOCK: NOW.toISOString() }, path.join(ctx.dir, 'service.log'));
-    cleanup.add('service', async () => {
-      if (service.alive) await service.kill9();
-    });
+    const service = await startService(ctx, cleanup, serviceEnv(pg, NOW));
     const dictionary = loadDictionary();
 
     // Three in four logins are a first dorm login (a cycle opens); the rest are office logins.
@@ -199,11 +176,8 @@ export const retransmitStorm: Scenario = {
     x.eq(db2.sessions, sessions, 'accounting sessions stored');
     x.eq(db2.interim_ok, sessions, 'sessions holding their Interim-Update counters');
 
-    const stopped = await service.stop();
-    x.eq(stopped.code, 0, 'exit code of the graceful stop');
-    x.eq(service.fatalEvents().length, 0, 'unhandled rejections or exceptions');
-    const audit = await runAuditCli(pg.url(), NOW);
-    x.ok(audit.ok && audit.report.includes('audit passed'), `npm run audit failed:\n${audit.report}`);
+    await expectCleanStop(x, service);
+    const audit = await expectAuditPasses(x, pg, NOW);
 
     return {
       failures: x.failures,
@@ -220,7 +194,7 @@ export const retransmitStorm: Scenario = {
         'accounting records committed': d.committed,
         'requests with differing answers': notIdentical,
         'cycles opened': db2.cycles,
-        audit: audit.ok ? 'passed' : 'FAILED',
+        audit,
       },
     };
   },
