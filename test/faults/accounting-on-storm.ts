@@ -9,11 +9,12 @@ const NOW = new Date('2026-09-01T08:00:00Z');
 const SECRET = 'dorm-bras-secret';
 
 /**
- * Not in the default run (an open finding, see docs/faults.md): Accounting-On from one NAS, interleaved with
+ * A regression guard for a finding fixed in 02feb0f (see docs/faults.md): Accounting-On from one NAS, interleaved with
  * Interim-Updates for a few hundred of that NAS's sessions, with PostgreSQL healthy. The group-commit writer
  * runs several transactions at once; one that holds an Accounting-On barrier and upserts locks its rows in
  * two sorted runs, so two of them can deadlock, and a batch that loses three times is dropped as
- * db_unavailable: what this scenario found. Passes when no deadlock is logged and nothing is dropped.
+ * db_unavailable: what this scenario found. Multi-statement batches now run alone. Passes when no deadlock
+ * is logged and nothing is dropped.
  */
 export const accountingOnStorm: Scenario = {
   id: 'accounting-on-storm',
