@@ -11,8 +11,8 @@
  * Run:
  *     bench/out/loadgen --plan '<json Plan>'
  * stdout: a line {"started":true} when the measured part starts (compare.ts samples the server's CPU
- * then), then one line with the PhaseResult. Exit 0; 2 for a bad plan; 3 when the watchdog fires (the
- * phase took longer than phase.seconds + 30 s).
+ * then), then one line with the PhaseResult. Exit 0; 1 on a system error; 2 for a bad plan; 3 when the
+ * watchdog fires (the phase took longer than phase.seconds + 30 s).
  *     bench/out/loadgen --cases N --seed S --accounts A
  * prints the first N auth cases of a seed ("i wrong office"), to check the PRNG against the Node one.
  *
@@ -855,7 +855,7 @@ static void receive(int sock) {
 static struct mmsghdr smsg[256];
 static struct iovec siov[256];
 
-/* Sends what is queued on every socket, one sendmmsg per socket; returns the time it stamped. */
+/* Sends what is queued on every socket, one sendmmsg per socket, and stamps the send time. */
 static void flush(void) {
   for (int s = 0; s < SOCKETS; s++) {
     int n = npending[s];
