@@ -1,6 +1,6 @@
 import { execFileSync, fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -270,6 +270,8 @@ async function startOurs(databaseUrl: string): Promise<Server> {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.add(child);
+  // BENCH_SERVER_LOG=FILE keeps the service's whole stdout (its log, and e.g. --trace-gc lines) in FILE.
+  if (process.env.BENCH_SERVER_LOG) child.stdout!.pipe(createWriteStream(process.env.BENCH_SERVER_LOG));
   let apiUrl: string | undefined;
   const ports = await new Promise<{ authPort: number; acctPort: number }>((resolve, reject) => {
     let buf = '';

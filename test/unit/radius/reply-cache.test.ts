@@ -66,6 +66,23 @@ describe('ReplyCache (RFC 5080 §2.2.2)', () => {
     expect(cache.size).toBe(0);
   });
 
+  it('drops expired entries as new requests arrive, so steady traffic leaves nothing for the sweep', () => {
+    const cache = new ReplyCache({ ttlMs: 1_000, inProgressTtlMs: 10_000 });
+    // 10 requests a millisecond for 5 seconds: at most one TTL's worth is ever held.
+    for (let t = 0; t < 5_000; t++) {
+      for (let j = 0; j < 10; j++) {
+        const k = `r-${t}-${j}`;
+        cache.begin(k, t);
+        cache.complete(k, reply, t);
+      }
+      expect(cache.size).toBeLessThanOrEqual(10_010);
+    }
+    expect(cache.sweep(4_999)).toBe(0);
+    expect(cache.evictions).toBe(0);
+    // Retransmissions within the TTL are still answered from the cache.
+    expect(cache.begin('r-4000-3', 4_999)).toEqual({ kind: 'replay', reply });
+  });
+
   it('evicts the oldest entry when full and counts it', () => {
     const cache = new ReplyCache({ maxEntries: 2 });
     cache.begin('a', 0);
