@@ -1,4 +1,5 @@
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /** Thrown when too many password verifications are queued: the request is dropped and the NAS retries. */
 export class VerifyOverloadError extends Error {
@@ -36,11 +37,11 @@ function okOf(packed: number): boolean {
   return packed - 2 * expiresAtOf(packed) === 1;
 }
 
-/** Appends one length-prefixed field to a MAC, so no two (username, password, hash) triples share an input. */
-function field(h: Hash, text: string): Hash {
-  const len = Buffer.allocUnsafeSlow(4);
-  len.writeUInt32BE(Buffer.byteLength(text, 'utf8'));
-  return h.update(len).update(text, 'utf8');
+/** One-shot `crypto.hash` (Node >= 20.12): no Hash object per call. */
+const oneShotHash: typeof nodeCrypto.hash | undefined = typeof nodeCrypto.hash === 'function' ? nodeCrypto.hash : undefined;
+
+function sha256(data: Buffer): Buffer {
+  return oneShotHash ? oneShotHash('sha256', data, 'buffer') : createHash('sha256').update(data).digest();
 }
 
 /**
@@ -53,9 +54,11 @@ function field(h: Hash, text: string): Hash {
  * verifications of the same credentials share one argon2 run.
  */
 export class CredentialCache {
-  /** HMAC-SHA256 (RFC 2104) with the key's inner and outer pads hashed once: each key costs two hash copies. */
-  readonly #inner: Hash;
-  readonly #outer: Hash;
+  /** HMAC-SHA256 (RFC 2104) pads of the per-process key. */
+  readonly #innerPad: Buffer;
+  readonly #outerPad: Buffer;
+  /** Where a MAC input is assembled: the pad, then each field length-prefixed; wiped after every use. */
+  #scratch = Buffer.alloc(1024);
   /** MAC key (16 latin1 chars) -> pack(ok, expiresAtMs), in insertion order (the oldest first). */
   readonly #entries = new Map<string, number>();
   readonly #inflight = new Map<string, Promise<boolean>>();
@@ -77,9 +80,9 @@ export class CredentialCache {
     this.#maxPending = options.maxPending ?? 256;
     this.#concurrency = options.concurrency ?? 4;
     const key = randomBytes(32);
-    const pad = (byte: number) => Buffer.concat([key, Buffer.alloc(32)]).map((b) => b ^ byte);
-    this.#inner = createHash('sha256').update(pad(0x36));
-    this.#outer = createHash('sha256').update(pad(0x5c));
+    const pad = (byte: number) => Buffer.from(Buffer.concat([key, Buffer.alloc(32)]).map((b) => b ^ byte));
+    this.#innerPad = pad(0x36);
+    this.#outerPad = pad(0x5c);
     key.fill(0);
   }
 
@@ -92,10 +95,29 @@ export class CredentialCache {
     return this.#inflight.size;
   }
 
+  /**
+   * HMAC-SHA256(key, len(username) username len(password) password len(hash) hash), truncated to 128 bits
+   * as a 16-character one-byte string: a small map key (RFC 2104 §5 truncation). The length prefixes keep
+   * distinct triples from sharing an input. Built in one reused buffer and hashed one-shot: this runs for
+   * every Access-Request, and a Hash object per field was the largest allocation on that path.
+   */
   #keyOf(username: string, password: string, passwordHash: string): string {
-    const inner = field(field(field(this.#inner.copy(), username), password), passwordHash).digest();
-    // 128 of the 256 bits (RFC 2104 §5 truncation), as a 16-character one-byte string: a small map key.
-    return this.#outer.copy().update(inner).digest().toString('latin1', 0, 16);
+    const need = 64 + 12 + Buffer.byteLength(username) + Buffer.byteLength(password) + Buffer.byteLength(passwordHash);
+    if (need > this.#scratch.length) this.#scratch = Buffer.alloc(need * 2);
+    const b = this.#scratch;
+    this.#innerPad.copy(b, 0);
+    let o = 64;
+    for (const text of [username, password, passwordHash]) {
+      const n = b.write(text, o + 4, 'utf8');
+      b.writeUInt32BE(n, o);
+      o += 4 + n;
+    }
+    const inner = sha256(b.subarray(0, o));
+    this.#outerPad.copy(b, 0);
+    inner.copy(b, 64);
+    const key = sha256(b.subarray(0, 96)).toString('latin1', 0, 16);
+    b.fill(0, 0, o);
+    return key;
   }
 
   /**

@@ -277,6 +277,7 @@ export class RadiusPacket {
   readonly dictionary: Dictionary;
   readonly hasMessageAuthenticator: boolean;
   readonly #offsets: readonly number[];
+  #authenticator: Buffer | undefined;
 
   /** Built by `decodePacket`; not for direct use. */
   constructor(raw: Buffer, offsets: readonly number[], hasMessageAuthenticator: boolean, dictionary: Dictionary) {
@@ -290,7 +291,8 @@ export class RadiusPacket {
 
   /** The Request or Response Authenticator field (RFC 2865 §3). */
   get authenticator(): Buffer {
-    return this.raw.subarray(4, HEADER_LENGTH);
+    // Read several times per request (duplicate key, password, reply signing): one view, made once.
+    return (this.#authenticator ??= this.raw.subarray(4, HEADER_LENGTH));
   }
 
   /** How many top-level attributes the packet carries. */

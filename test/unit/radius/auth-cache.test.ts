@@ -34,6 +34,18 @@ describe('CredentialCache entries', () => {
     expect(cache.peek('ab', 'right', 'H', 0)).toBe(true);
   });
 
+  it('keys long and non-ASCII credentials exactly, beyond the size of its working buffer', async () => {
+    const { verify } = verifier();
+    const cache = new CredentialCache(verify);
+    const long = '学'.repeat(700); // 2,100 bytes of UTF-8
+    await cache.check(long, 'right', 'H', () => 0);
+    expect(cache.peek(long, 'right', 'H', 0)).toBe(true);
+    expect(cache.peek(`${long}x`, 'right', 'H', 0)).toBeUndefined();
+    expect(cache.peek('学', 'right', 'H', 0)).toBeUndefined();
+    await cache.check('u', 'right', 'H', () => 0);
+    expect(cache.peek('u', 'right', 'H', 0)).toBe(true);
+  });
+
   it('a changed hash misses; the old hash still hits until it expires (its verdict was reached against it)', async () => {
     const { verify, runs } = verifier();
     const cache = new CredentialCache(verify);
