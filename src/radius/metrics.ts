@@ -19,13 +19,13 @@ export type RejectReason = 'bad_credentials' | 'unknown_user' | 'chap_unavailabl
 /** The RADIUS server's Prometheus metrics; the API serves them on /metrics. */
 export interface RadiusMetrics {
   /** Requests answered or dropped, by request code (access|accounting|status) and result. */
-  readonly requests: Counter<'code' | 'result'>;
-  readonly rejects: Counter<'reason'>;
-  readonly dropped: Counter<'reason'>;
+  readonly requests: HotCounter<'code' | 'result'>;
+  readonly rejects: HotCounter<'reason'>;
+  readonly dropped: HotCounter<'reason'>;
   /** Receipt-to-send time of answered requests. */
   readonly latency: Histogram<'code'>;
   /** How a dorm or office decision was reached: from the in-memory view, or via the database. */
-  readonly authPath: Counter<'path'>;
+  readonly authPath: HotCounter<'path'>;
   /** argon2 verifications actually run (cache misses). */
   readonly passwordVerifications: Counter<'result'>;
   readonly disconnects: Counter<'outcome'>;
@@ -38,6 +38,56 @@ export interface RadiusMetrics {
   readonly accountView: Gauge<'what'>;
 }
 
+/** The flush functions of the HotCounters over each prom-client counter, run when the counter is read. */
+const flushers = new WeakMap<object, Set<() => void>>();
+
+function flushBeforeCollect(this: object): void {
+  for (const flush of flushers.get(this) ?? []) flush();
+}
+
+/**
+ * A labelled counter for the per-request path. prom-client's `inc` builds a label string and a result
+ * object on every call (in an allocation profile at 11.6k requests/s, about 4% of all bytes); here a
+ * bound child adds to a plain number, and the totals reach prom-client when the registry is read (its
+ * collect hook), so /metrics is exact at every scrape.
+ */
+export class HotCounter<L extends string> {
+  readonly #children = new Map<string, { values: string[]; n: number; inc(by?: number): void }>();
+
+  constructor(readonly counter: Counter<L>, private readonly labelNames: readonly L[]) {
+    let set = flushers.get(counter);
+    if (set === undefined) flushers.set(counter, (set = new Set()));
+    set.add(() => this.flush());
+  }
+
+  /** The child for these label values, in labelNames order; keep it to make `inc` allocation-free. */
+  labels(...values: string[]): { inc(by?: number): void } {
+    const key = values.length === 1 ? values[0]! : values.join('\u0000');
+    let child = this.#children.get(key);
+    if (child === undefined) {
+      child = {
+        values,
+        n: 0,
+        inc(by = 1) {
+          this.n += by;
+        },
+      };
+      this.#children.set(key, child);
+    }
+    return child;
+  }
+
+  /** Hands the counts gathered since the last read to prom-client. */
+  flush(): void {
+    for (const child of this.#children.values()) {
+      if (child.n === 0) continue;
+      const labels = Object.fromEntries(this.labelNames.map((name, i) => [name, child.values[i]!])) as Partial<Record<L, string>>;
+      this.counter.inc(labels, child.n);
+      child.n = 0;
+    }
+  }
+}
+
 function reuse<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
 }
@@ -46,14 +96,23 @@ function reuse<T>(registry: Registry, name: string, make: () => T): T {
 export function createRadiusMetrics(registry: Registry): RadiusMetrics {
   const registers = [registry];
   return {
-    requests: reuse(registry, 'radius_requests_total', () =>
-      new Counter({ name: 'radius_requests_total', help: 'RADIUS requests by code and result', labelNames: ['code', 'result'] as const, registers }),
+    requests: new HotCounter(
+      reuse(registry, 'radius_requests_total', () =>
+        new Counter({ name: 'radius_requests_total', help: 'RADIUS requests by code and result', labelNames: ['code', 'result'] as const, registers, collect: flushBeforeCollect }),
+      ),
+      ['code', 'result'],
     ),
-    rejects: reuse(registry, 'radius_access_rejects_total', () =>
-      new Counter({ name: 'radius_access_rejects_total', help: 'Access-Rejects by reason', labelNames: ['reason'] as const, registers }),
+    rejects: new HotCounter(
+      reuse(registry, 'radius_access_rejects_total', () =>
+        new Counter({ name: 'radius_access_rejects_total', help: 'Access-Rejects by reason', labelNames: ['reason'] as const, registers, collect: flushBeforeCollect }),
+      ),
+      ['reason'],
     ),
-    dropped: reuse(registry, 'radius_dropped_total', () =>
-      new Counter({ name: 'radius_dropped_total', help: 'Datagrams dropped without an answer, by reason', labelNames: ['reason'] as const, registers }),
+    dropped: new HotCounter(
+      reuse(registry, 'radius_dropped_total', () =>
+        new Counter({ name: 'radius_dropped_total', help: 'Datagrams dropped without an answer, by reason', labelNames: ['reason'] as const, registers, collect: flushBeforeCollect }),
+      ),
+      ['reason'],
     ),
     latency: reuse(registry, 'radius_request_duration_seconds', () =>
       new Histogram({
@@ -64,8 +123,17 @@ export function createRadiusMetrics(registry: Registry): RadiusMetrics {
         registers,
       }),
     ),
-    authPath: reuse(registry, 'radius_auth_decisions_total', () =>
-      new Counter({ name: 'radius_auth_decisions_total', help: 'Authorization decisions by path (memory or database)', labelNames: ['path'] as const, registers }),
+    authPath: new HotCounter(
+      reuse(registry, 'radius_auth_decisions_total', () =>
+        new Counter({
+          name: 'radius_auth_decisions_total',
+          help: 'Authorization decisions by path (memory or database)',
+          labelNames: ['path'] as const,
+          registers,
+          collect: flushBeforeCollect,
+        }),
+      ),
+      ['path'],
     ),
     passwordVerifications: reuse(registry, 'radius_password_verifications_total', () =>
       new Counter({ name: 'radius_password_verifications_total', help: 'argon2 verifications run (credential cache misses)', labelNames: ['result'] as const, registers }),

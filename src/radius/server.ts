@@ -75,7 +75,7 @@ export class RadiusServer {
   #nasReload: Promise<void> = Promise.resolve();
   #nasReloadQueued = false;
   readonly #droppedChild = new Map<string, { inc(): void }>();
-  readonly #requestChild = new Map<string, { inc(): void }>();
+  readonly #requestChild = new Map<string, Map<string, { inc(): void }>>();
   readonly #latencyChild = new Map<string, { observe(v: number): void }>();
 
   constructor(private readonly o: RadiusServerOptions) {
@@ -240,11 +240,13 @@ export class RadiusServer {
   }
 
   #count(label: string, result: string): void {
-    const key = `${label}|${result}`;
-    let child = this.#requestChild.get(key);
+    // Two map probes, no key string built per request.
+    let byResult = this.#requestChild.get(label);
+    if (byResult === undefined) this.#requestChild.set(label, (byResult = new Map()));
+    let child = byResult.get(result);
     if (child === undefined) {
       child = this.o.metrics.requests.labels(label, result);
-      this.#requestChild.set(key, child);
+      byResult.set(result, child);
     }
     child.inc();
   }
