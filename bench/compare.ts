@@ -27,6 +27,7 @@ import {
   type PhaseResult,
   type Plan,
 } from './load-generator.ts';
+import { startCommand } from './start-command.ts';
 import { benchDatabase } from './pg.ts';
 
 /**
@@ -245,14 +246,15 @@ async function waitAnswering(name: string, port: number, child: ChildProcess, ti
 }
 
 async function startOurs(databaseUrl: string): Promise<Server> {
-  // The service as `npm start` runs it: compiled JavaScript, no TypeScript loader in the process.
-  // BENCH_SERVER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to the service's node.
+  // The service as `npm start` runs it: compiled JavaScript, no TypeScript loader in the process, the
+  // start script's node flags and environment (bench/start-command.ts). BENCH_SERVER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to the service's node.
   execFileSync('npx', ['tsc', '-p', path.join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
-  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, '--enable-source-maps', path.join(root, 'dist', 'main.js')], {
+  const start = startCommand();
+  const child = spawn(process.execPath, [...start.nodeArgs, path.join(root, 'dist', 'main.js')], {
     cwd: root,
     env: {
       ...process.env,
+      ...start.env,
       DATABASE_URL: databaseUrl,
       RADIUS_HOST: '127.0.0.1',
       RADIUS_AUTH_PORT: '0',

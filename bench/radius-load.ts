@@ -12,6 +12,7 @@ import { loadDictionary, type Dictionary } from '../src/radius/dictionary.ts';
 import { insertNasClient } from '../src/radius/nas-store.ts';
 import { encodeRequest, PacketCode, verifyResponse } from '../src/radius/packet.ts';
 import { benchDatabase } from './pg.ts';
+import { startCommand } from './start-command.ts';
 
 /**
  * npm run bench:auth | bench:acct [-- --accounts 10000 --seconds 10 --concurrency 128|512 --max 400000]
@@ -372,10 +373,12 @@ async function orchestrate(mode: 'auth' | 'acct', values: Record<string, string>
 
     // The service as `npm start` runs it: compiled JavaScript, no TypeScript loader in the process.
     execFileSync('npx', ['tsc', '-p', path.join(here, '..', 'tsconfig.build.json')], { stdio: 'inherit' });
-    const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    server = spawn(process.execPath, [...nodeArgs, path.join(here, '..', 'dist', 'main.js')], {
+    // With the start script's node flags and environment (bench/start-command.ts).
+    const start = startCommand();
+    server = spawn(process.execPath, [...start.nodeArgs, path.join(here, '..', 'dist', 'main.js')], {
       env: {
         ...process.env,
+        ...start.env,
         DATABASE_URL: target.url,
         RADIUS_HOST: '::',
         RADIUS_AUTH_PORT: '0',
