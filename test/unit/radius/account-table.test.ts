@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { AccountTable, type ViewAccount } from '../../../src/radius/account-view.ts';
 
@@ -81,6 +82,42 @@ describe('AccountTable', () => {
     for (let id = 2; id <= 5_000; id += 2) expect(t.byName(`u${id}`)).toEqual(account(id));
     for (let id = 10_001; id <= 12_500; id++) expect(t.byId(id)).toEqual(account(id));
     expect(t.ids().sort((a, b) => a - b)).toHaveLength(5_000);
+  });
+
+  it('gives back every password hash exactly as put, argon2 PHC strings packed or any other form as is', () => {
+    const t = new AccountTable();
+    const salt = Buffer.alloc(16, 0xa5).toString('base64').replace(/=+$/, '');
+    const digest = Buffer.alloc(32, 0x5a).toString('base64').replace(/=+$/, '');
+    const hashes = [
+      `$argon2id$v=19$m=19456,t=2,p=1$${salt}$${digest}`,
+      `$argon2id$v=19$m=1024,t=1,p=1$${salt}$${digest}`,
+      `$argon2i$v=19$m=65536,t=3,p=4$${salt}$${digest}`,
+      // Not canonical base64 (the salt's last character carries bits past the 16 bytes): kept as a string.
+      `$argon2id$v=19$m=19456,t=2,p=1$${salt.slice(0, 21)}B$${digest}`,
+      `$argon2id$v=19$m=19456,t=2,p=1$${salt}$${digest}=`,
+      `$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$${digest}`,
+      '$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW',
+      '',
+    ];
+    hashes.forEach((passwordHash, i) => t.put(account(i + 1, { passwordHash })));
+    hashes.forEach((passwordHash, i) => expect(t.byId(i + 1)!.passwordHash).toBe(passwordHash));
+    // A slot changes form both ways, and a reused slot does not keep its old hash.
+    t.put(account(1, { passwordHash: 'plain' }));
+    t.put(account(7, { passwordHash: hashes[0]! }));
+    expect(t.byId(1)!.passwordHash).toBe('plain');
+    expect(t.byId(7)!.passwordHash).toBe(hashes[0]);
+    t.remove(2);
+    t.put(account(100, { passwordHash: 'other' }));
+    expect(t.byId(100)!.passwordHash).toBe('other');
+    expect(t.byId(3)!.passwordHash).toBe(hashes[2]);
+  });
+
+  it('keeps random argon2 hashes exact across growth', () => {
+    const t = new AccountTable();
+    const b64 = (n: number) => randomBytes(n).toString('base64').replace(/=+$/, '');
+    const hashes = Array.from({ length: 3_000 }, () => `$argon2id$v=19$m=19456,t=2,p=1$${b64(16)}$${b64(32)}`);
+    hashes.forEach((passwordHash, i) => t.put(account(i + 1, { passwordHash })));
+    hashes.forEach((passwordHash, i) => expect(t.byName(`u${i + 1}`)!.passwordHash).toBe(passwordHash));
   });
 
   it('a name handed from one account to another stays with the newer owner', () => {
