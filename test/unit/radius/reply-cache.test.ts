@@ -13,6 +13,18 @@ describe('ReplyCache (RFC 5080 §2.2.2)', () => {
     expect(cache.begin(key, 300)).toEqual({ kind: 'replay', reply });
   });
 
+  it('replays the exact bytes sent, every octet value, without holding the Buffer it was given', () => {
+    const cache = new ReplyCache();
+    const sent = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7 + 3) % 256));
+    cache.begin(key, 0);
+    cache.complete(key, sent, 0);
+    const copy = Buffer.from(sent);
+    sent.fill(0);
+    const replay = cache.begin(key, 1);
+    expect(replay.kind).toBe('replay');
+    expect(replay.kind === 'replay' && replay.reply.equals(copy)).toBe(true);
+  });
+
   it('keys on address, port, identifier and authenticator, so any difference is a new request', () => {
     const cache = new ReplyCache();
     cache.begin(key, 0);
