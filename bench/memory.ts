@@ -5,32 +5,41 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { hash } from '@node-rs/argon2';
 import { sql } from 'kysely';
+import { hashPassword } from '../src/billing/password.ts';
 import { createDb } from '../src/db/connection.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { loadDictionary } from '../src/radius/dictionary.ts';
 import { RadiusClient } from '../src/radius/client.ts';
 import { insertNasClient } from '../src/radius/nas-store.ts';
 import { benchDatabase } from './pg.ts';
+import { startCommand } from './start-command.ts';
 
 /**
- * npm run bench:memory -- [--accounts 100000] [--sessions 50000] [--node-arg=--flag ...] [--snapshot FILE]
+ * npm run bench:memory -- [--accounts 100000] [--sessions 50000] [--production-hashes 1000] [--node-arg=--flag ...] [--snapshot FILE]
  * The service's resident memory with N accounts (half with a running cycle) after `--sessions` of them
  * logged in from the dorm and started an accounting session through real RADIUS packets: the account
  * view, the credential cache and the reply cache all hold what production would hold.
- * The service runs with the node flags of the start script. Also prints where the memory is (the service's own /metrics: V8 heap used/committed per space, external
- * memory); `--node-arg` passes a V8/Node flag to the service (to try one), `--snapshot` writes a heap
- * snapshot of the loaded service to FILE (via --heapsnapshot-signal) for a closer look.
+ * The service runs as `npm start` runs it: the node flags and environment (MALLOC_*) of package.json's
+ * start script (bench/start-command.ts). Most accounts have a cheap argon2id hash (1 MiB) so 50k cold
+ * logins take minutes, not an hour; the first `--production-hashes` accounts, which log in first, have
+ * the production one (19 MiB, src/billing/password.ts), so the allocator sees the 19 MiB blocks the
+ * verifications of a real server allocate. Also prints where the memory is (the service's own
+ * /metrics: V8 heap used/committed per space, external memory) and the peak RSS of the whole run
+ * (VmHWM: start, account view load, logins); `--node-arg` passes a V8/Node flag to the service (to try
+ * one), `--snapshot` writes a heap snapshot of the loaded service to FILE (via --heapsnapshot-signal).
  */
 const { values } = parseArgs({
   options: {
     accounts: { type: 'string', default: '100000' },
     sessions: { type: 'string', default: '50000' },
+    'production-hashes': { type: 'string', default: '1000' },
     'node-arg': { type: 'string', multiple: true, default: [] },
     snapshot: { type: 'string' },
   },
 });
 const accounts = Number(values.accounts);
 const sessions = Math.min(Number(values.sessions), accounts);
+const productionHashes = Math.min(Number(values['production-hashes']), accounts);
 const SECRET = 'bench-memory-secret';
 const PASSWORD = 'dorm-pass';
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -53,9 +62,9 @@ async function heapReport(apiUrl: string): Promise<string> {
   );
 }
 
-function rssMiB(pid: number): number {
+function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0) / 1024;
+  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(s)?.[1] ?? 0) / 1024;
 }
 
 const target = await benchDatabase('bench_memory');
@@ -72,8 +81,10 @@ try {
   // A cheap argon2id (1 MiB): 50k cold verifications at the production 19 MiB would take many minutes here;
   // the cache entry held per verified credential is the same size either way.
   const passwordHash = await hash(PASSWORD, { algorithm: 2, memoryCost: 1024, timeCost: 1, parallelism: 1 });
+  const productionHash = await hashPassword(PASSWORD);
   await sql`INSERT INTO accounts (username, kind, password_hash, balance_fen)
-            SELECT 'm' || g, 'student', ${passwordHash}, 10000 FROM generate_series(1, ${accounts}::int) g`.execute(db);
+            SELECT 'm' || g, 'student', CASE WHEN g <= ${productionHashes}::int THEN ${productionHash} ELSE ${passwordHash} END, 10000
+            FROM generate_series(1, ${accounts}::int) g`.execute(db);
   await sql`INSERT INTO ledger_entries (account_id, kind, amount_fen, balance_after_fen, channel, order_id, effective_at)
             SELECT id, 'top-up', balance_fen, balance_fen, 'bench', username, now() FROM accounts`.execute(db);
   await insertNasClient(db, { name: 'bench-bras', address: '127.0.0.1', secret: SECRET, area: 'dorm' });
@@ -81,12 +92,11 @@ try {
 
   // The service as `npm start` runs it: compiled JavaScript, no TypeScript loader in the process.
   execFileSync('npx', ['tsc', '-p', path.join(here, '..', 'tsconfig.build.json')], { stdio: 'inherit' });
-  // With the node flags of package.json's start script, so the figure is the one `npm start` gives.
-  const startScript = (JSON.parse(readFileSync(path.join(here, '..', 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
-  const startFlags = /\bnode((?: --\S+)*) dist\/main\.js/.exec(startScript)?.[1]?.trim().split(' ').filter(Boolean) ?? [];
-  const nodeArgs = [...startFlags, ...values['node-arg'], ...(values.snapshot ? ['--heapsnapshot-signal=SIGUSR2'] : [])];
+  // With the node flags and environment of package.json's start script, so the figure is the one `npm start` gives.
+  const start = startCommand();
+  const nodeArgs = [...start.nodeArgs, ...values['node-arg'], ...(values.snapshot ? ['--heapsnapshot-signal=SIGUSR2'] : [])];
   server = spawn(process.execPath, [...nodeArgs, path.join(here, '..', 'dist', 'main.js')], {
-    env: { ...process.env, DATABASE_URL: target.url, RADIUS_AUTH_PORT: '0', RADIUS_ACCT_PORT: '0', API_PORT: '0', LOG_LEVEL: 'info', ADMIN_TOKEN: 'bench-memory-admin-token' },
+    env: { ...process.env, ...start.env, DATABASE_URL: target.url, RADIUS_AUTH_PORT: '0', RADIUS_ACCT_PORT: '0', API_PORT: '0', LOG_LEVEL: 'info', ADMIN_TOKEN: 'bench-memory-admin-token' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let apiUrl = '';
@@ -161,6 +171,7 @@ try {
   }
   samples.sort((a, b) => a - b);
   const rss = samples[Math.floor(samples.length / 2)]!;
+  const peakRss = rssMiB(pid, 'VmHWM');
   const loadedHeap = await heapReport(apiUrl);
   if (values.snapshot) {
     // Node writes Heap.<date>.<pid>...heapsnapshot into its working directory on the signal.
@@ -182,12 +193,12 @@ try {
     process.stdout.write(`heap snapshot: ${values.snapshot}\n`);
   }
   const lines = [
-    `accounts: ${accounts}; dorm logins + accounting Starts: ${sessions} in ${loadS.toFixed(1)} s (${errors} errors)`,
+    `accounts: ${accounts} (${productionHashes} with the production argon2 cost); dorm logins + accounting Starts: ${sessions} in ${loadS.toFixed(1)} s (${errors} errors)`,
     `online sessions in the database: ${online.rows[0]!.n}`,
-    `service RSS: idle after start ${idleRss.toFixed(0)} MiB; loaded ${rss.toFixed(0)} MiB (median of 10 samples over 5 s); target <= 150 MB`,
+    `service RSS: idle after start ${idleRss.toFixed(0)} MiB; loaded ${rss.toFixed(0)} MiB (median of 10 samples over 5 s); peak ${peakRss.toFixed(0)} MiB; target <= 150 MB`,
     `idle:   ${idleHeap}`,
     `loaded: ${loadedHeap}`,
-    ...(nodeArgs.length ? [`service node flags: ${nodeArgs.join(' ')}`] : []),
+    `service: ${[...Object.entries(start.env).map(([k, v]) => `${k}=${v}`), 'node', ...nodeArgs].join(' ')}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   if (errors > 0 || online.rows[0]!.n !== sessions) failed = true;
