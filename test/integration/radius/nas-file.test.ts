@@ -28,6 +28,14 @@ function file(name: string, content: unknown): string {
   return p;
 }
 
+const config = { host: '127.0.0.1', authPort: 0, acctPort: 0, staleIntervals: 3, defaultInterimSeconds: 600, credentialKey: null };
+
+/** What startRadius needs besides its config, on this file's database. */
+async function radiusDeps() {
+  const { billing } = await newBilling(t.db);
+  return { db: t.db, databaseUrl: t.url, billing, log: pino({ level: 'silent' }), registry: new Registry(), verifyPassword };
+}
+
 describe('NAS_CLIENTS_FILE', () => {
   it('takes a secret from the environment when the file names a variable', async () => {
     const p = file('env.json', [{ name: 'a', address: '10.0.0.1', secret: { env: 'BRAS_A_SECRET' }, area: 'dorm' }]);
@@ -44,16 +52,7 @@ describe('NAS_CLIENTS_FILE', () => {
   });
 
   it('is synced into the database when the server starts, and a bad entry stops the start', async () => {
-    const { billing } = await newBilling(t.db);
-    const base = {
-      db: t.db,
-      databaseUrl: t.url,
-      billing,
-      log: pino({ level: 'silent' }),
-      registry: new Registry(),
-      verifyPassword,
-    };
-    const config = { host: '127.0.0.1', authPort: 0, acctPort: 0, staleIntervals: 3, defaultInterimSeconds: 600, credentialKey: null };
+    const base = await radiusDeps();
     const good = file('good.json', [
       { name: 'bras-east', address: '10.10.0.1', secret: 'east-secret', area: 'dorm' },
       { name: 'bras-teach', address: '10.20.0.0/24', secret: 'teach-secret', area: 'office', coaPort: 1700, areaRules: [{ attribute: 'NAS-Port-Id', pattern: '^dorm', area: 'dorm' }] },
@@ -81,18 +80,10 @@ describe('NAS_CLIENTS_FILE', () => {
       ['bras-dorm-1', 'dorm', 'dorm-1-secret'],
       ['bras-teaching-area', 'office', 'teaching-secret'],
     ]);
-    const { billing } = await newBilling(t.db);
+    const base = await radiusDeps();
     Object.assign(process.env, env);
     try {
-      const radius = await startRadius({
-        db: t.db,
-        databaseUrl: t.url,
-        billing,
-        log: pino({ level: 'silent' }),
-        registry: new Registry(),
-        verifyPassword,
-        config: { host: '127.0.0.1', authPort: 0, acctPort: 0, staleIntervals: 3, defaultInterimSeconds: 600, credentialKey: null, nasClientsFile: example },
-      });
+      const radius = await startRadius({ ...base, config: { ...config, nasClientsFile: example } });
       try {
         expect(radius.server.nasFor('10.255.1.9')?.name).toBe('bras-teaching-area');
         expect(radius.server.nasFor('10.255.0.1')?.name).toBe('bras-dorm-1');
