@@ -74,7 +74,6 @@ export class RadiusServer {
   #closing = false;
   #nasReload: Promise<void> = Promise.resolve();
   #nasReloadQueued = false;
-  readonly #droppedChild = new Map<string, { inc(): void }>();
   readonly #requestChild = new Map<string, Map<string, { inc(): void }>>();
   readonly #latencyChild = new Map<string, { observe(v: number): void }>();
 
@@ -261,12 +260,8 @@ export class RadiusServer {
   }
 
   #drop(reason: DropReason, code: number | undefined): void {
-    let child = this.#droppedChild.get(reason);
-    if (child === undefined) {
-      child = this.o.metrics.dropped.labels(reason);
-      this.#droppedChild.set(reason, child);
-    }
-    child.inc();
+    // HotCounter keeps the child per label value: a one-label lookup builds no key.
+    this.o.metrics.dropped.labels(reason).inc();
     this.#count(CODE_LABEL[code ?? 0] ?? 'other', 'dropped');
   }
 
