@@ -20,7 +20,7 @@ import { readNasClientsFile } from './nas-file.ts';
 import { listNasClients, syncFileNasClients } from './nas-store.ts';
 import { compileAreaRules, NasTable, parseNetwork, type NasEntry } from './nas-table.ts';
 import { decodePacket, encodeResponse, PacketCode, type RadiusPacket } from './packet.ts';
-import { ReplyCache, replyCacheKey } from './reply-cache.ts';
+import { ReplyCache } from './reply-cache.ts';
 
 export interface RadiusServerOptions {
   readonly db: Kysely<Database>;
@@ -293,8 +293,7 @@ export class RadiusServer {
       return this.#drop('unexpected_code', code);
     }
     const cache = this.#caches[port];
-    const key = replyCacheKey(rinfo.address, rinfo.port, msg[1] as number, msg.subarray(4, 20));
-    const seen = cache.begin(key, Date.now());
+    const seen = cache.begin(rinfo.address, rinfo.port, msg, Date.now());
     if (seen.kind === 'replay') {
       socket.send(seen.reply, rinfo.port, rinfo.address);
       this.#count(CODE_LABEL[code!] ?? 'other', 'replayed');
@@ -309,7 +308,7 @@ export class RadiusServer {
         requireMessageAuthenticator: nas.requireMessageAuthenticator || this.#maSeen.has(nas.id),
       });
     } catch (e) {
-      cache.abandon(key);
+      cache.abandon(rinfo.address, rinfo.port, msg);
       if (e instanceof RadiusDecodeError) {
         this.#warn(`decode:${e.reason}`, { nas: nas.name, source: rinfo.address, reason: e.reason }, 'malformed or unauthentic packet dropped');
         return this.#drop(e.reason, code);
@@ -319,15 +318,15 @@ export class RadiusServer {
     }
     // messageAuthenticator 'auto' (FreeRADIUS's "auto"): once a NAS has sent one, it must always send one.
     if (req.hasMessageAuthenticator && req.code === PacketCode.AccessRequest && !nas.requireMessageAuthenticator) this.#maSeen.add(nas.id);
-    if (req.code === PacketCode.AccessRequest && this.#answerFromMemory(socket, req, nas, rinfo, key, started)) return;
+    if (req.code === PacketCode.AccessRequest && this.#answerFromMemory(socket, req, nas, rinfo, started)) return;
     this.#inFlight++;
-    void this.#handle(port, socket, req, nas, rinfo, key, started).finally(() => {
+    void this.#handle(port, socket, req, nas, rinfo, started).finally(() => {
       if (--this.#inFlight === 0) for (const f of this.#idle.splice(0)) f();
     });
   }
 
   /** Answers the common login synchronously (no promise, no database); false when `decide` must run. */
-  #answerFromMemory(socket: dgram.Socket, req: RadiusPacket, nas: NasEntry, rinfo: dgram.RemoteInfo, key: string, started: number): boolean {
+  #answerFromMemory(socket: dgram.Socket, req: RadiusPacket, nas: NasEntry, rinfo: dgram.RemoteInfo, started: number): boolean {
     let d;
     try {
       d = this.#auth.decideFromMemory(req, nas);
@@ -337,14 +336,14 @@ export class RadiusServer {
     }
     if (d === undefined) return false;
     const reply = encodeResponse(req, PacketCode.AccessAccept, replyAttributes(d, this.o.defaultInterimSeconds), nas.secret);
-    this.#caches.auth.complete(key, reply, Date.now());
+    this.#caches.auth.complete(rinfo.address, rinfo.port, req.raw, reply, Date.now());
     socket.send(reply, rinfo.port, rinfo.address);
     this.#count('access', 'accept');
     this.#observe('access', started);
     return true;
   }
 
-  async #handle(port: Port, socket: dgram.Socket, req: RadiusPacket, nas: NasEntry, rinfo: dgram.RemoteInfo, key: string, started: number): Promise<void> {
+  async #handle(port: Port, socket: dgram.Socket, req: RadiusPacket, nas: NasEntry, rinfo: dgram.RemoteInfo, started: number): Promise<void> {
     const cache = this.#caches[port];
     const label = CODE_LABEL[req.code] ?? 'other';
     const { metrics } = this.o;
@@ -354,7 +353,7 @@ export class RadiusServer {
       if (req.code === PacketCode.StatusServer) {
         // RFC 5997 §3: Access-Accept on the auth port, Accounting-Response on the accounting port; not cached.
         reply = encodeResponse(req, port === 'auth' ? PacketCode.AccessAccept : PacketCode.AccountingResponse, [], nas.secret);
-        cache.abandon(key);
+        cache.abandon(rinfo.address, rinfo.port, req.raw);
         socket.send(reply, rinfo.port, rinfo.address);
         this.#count(label, 'answered');
         this.#observe(label, started);
@@ -368,7 +367,7 @@ export class RadiusServer {
       } else {
         const plan = planAccounting(req, nas, rinfo.address, this.o.billing.clock.now());
         if (plan.kind === 'drop') {
-          cache.abandon(key);
+          cache.abandon(rinfo.address, rinfo.port, req.raw);
           this.#warn('acct:missing', { nas: nas.name }, 'accounting request without Acct-Status-Type or Acct-Session-Id dropped');
           return this.#drop(plan.reason, req.code);
         }
@@ -377,12 +376,12 @@ export class RadiusServer {
         reply = encodeResponse(req, PacketCode.AccountingResponse, [], nas.secret);
         result = 'stored';
       }
-      cache.complete(key, reply, Date.now());
+      cache.complete(rinfo.address, rinfo.port, req.raw, reply, Date.now());
       socket.send(reply, rinfo.port, rinfo.address);
       this.#count(label, result);
       this.#observe(label, started);
     } catch (e) {
-      cache.abandon(key);
+      cache.abandon(rinfo.address, rinfo.port, req.raw);
       if (e instanceof AuthUnavailableError) {
         this.#warn(`unavailable:${e.reason}`, { err: e.cause, nas: nas.name }, e.reason === 'overload' ? 'overloaded: request dropped' : 'database unavailable: request dropped');
         return this.#drop(e.reason, req.code);
