@@ -408,6 +408,8 @@ static sbuf samples[5];
 static int nsamples;
 static uint8_t *accepted, *unanswered; /* by account, 1..accounts */
 static int64_t t0, deadline;
+/* LOADGEN_TRACE=PREFIX: one file per run, PREFIX-<tag>-<kind>, with a line per answered request, "<sent ms after start> <latency ms>", to see when the tail happens. */
+static FILE *trace;
 static uint32_t warm_cursor, session_seq;
 static int active_workers;
 /* Paced: set while the sender waits at the outstanding cap; when it last made room; requests it held. */
@@ -769,6 +771,7 @@ static void complete(int sock, uint8_t id, const uint8_t *r, size_t n, int64_t n
   if (r) {
     answered++;
     dpush(&latencies, (double)(now - done.sent_ns) / 1e6);
+    if (trace) fprintf(trace, "%.3f %.3f\n", (double)(done.sent_ns - t0) / 1e6, (double)(now - done.sent_ns) / 1e6);
     problem = verify(&done, r, n, &msg, &msg_len, &to, &to_len);
     if (problem) invalid_replies++;
     else codes[r[0]]++;
@@ -1023,6 +1026,11 @@ int main(int argc, char **argv) {
   fputs("{\"started\":true}\n", stdout);
   fflush(stdout);
   double cpu0 = cpu_seconds();
+  if (getenv("LOADGEN_TRACE")) {
+    char name[4096];
+    snprintf(name, sizeof name, "%s-%s-%s", getenv("LOADGEN_TRACE"), plan.tag, kind->str);
+    trace = fopen(name, "w");
+  }
   t0 = mono_ns();
   deadline = t0 + (int64_t)(plan.seconds * 1e9);
   uint64_t total = 0, issued = 0;
@@ -1144,6 +1152,7 @@ int main(int argc, char **argv) {
   sputs(&o, "}\n");
   fwrite(o.s, 1, o.n, stdout);
   fflush(stdout);
+  if (trace) fclose(trace);
   if (cap_held)
     fprintf(stderr, "loadgen: paced: %llu of %llu requests waited for the %d-outstanding cap (the offered rate was not held)\n",
             (unsigned long long)cap_held, (unsigned long long)issued, OUTSTANDING_CAP);
