@@ -62,9 +62,19 @@ async function heapReport(apiUrl: string): Promise<string> {
   );
 }
 
-function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
+function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile' = 'VmRSS'): number {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(s)?.[1] ?? 0) / 1024;
+}
+
+/** The budget of issue 5, in MB (10^6 bytes) as the issue states it, and the same in MiB. */
+const TARGET_MB = 150;
+const MIB = 1048576;
+const mb = (mib: number) => (mib * MIB) / 1e6;
+
+/** RSS split into anonymous pages (heaps) and file pages (the node binary's code and embedded ICU data, shared libraries). */
+function rssSplit(pid: number): string {
+  return `anon ${rssMiB(pid, 'RssAnon').toFixed(0)} MiB + file ${rssMiB(pid, 'RssFile').toFixed(0)} MiB`;
 }
 
 const target = await benchDatabase('bench_memory');
@@ -118,6 +128,7 @@ try {
   });
   const pid = server.pid!;
   const idleRss = rssMiB(pid);
+  const idleSplit = rssSplit(pid);
   const idleHeap = await heapReport(apiUrl);
 
   const client = await RadiusClient.open(loadDictionary());
@@ -172,6 +183,7 @@ try {
   samples.sort((a, b) => a - b);
   const rss = samples[Math.floor(samples.length / 2)]!;
   const peakRss = rssMiB(pid, 'VmHWM');
+  const loadedSplit = rssSplit(pid);
   const loadedHeap = await heapReport(apiUrl);
   if (values.snapshot) {
     // Node writes Heap.<date>.<pid>...heapsnapshot into its working directory on the signal.
@@ -195,17 +207,19 @@ try {
   const lines = [
     `accounts: ${accounts} (${productionHashes} with the production argon2 cost); dorm logins + accounting Starts: ${sessions} in ${loadS.toFixed(1)} s (${errors} errors)`,
     `online sessions in the database: ${online.rows[0]!.n}`,
-    `service RSS: idle after start ${idleRss.toFixed(0)} MiB; loaded ${rss.toFixed(0)} MiB (median of 10 samples over 5 s); peak ${peakRss.toFixed(0)} MiB; target <= 150 MB`,
+    `service RSS: idle after start ${idleRss.toFixed(0)} MiB (${idleSplit}); loaded ${rss.toFixed(0)} MiB (${loadedSplit}; median of 10 samples over 5 s); peak ${peakRss.toFixed(0)} MiB`,
     `idle:   ${idleHeap}`,
     `loaded: ${loadedHeap}`,
     `service: ${[...Object.entries(start.env).map(([k, v]) => `${k}=${v}`), 'node', ...nodeArgs].join(' ')}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   if (errors > 0 || online.rows[0]!.n !== sessions) failed = true;
-  if (rss * 1.048576 > 150) {
-    process.stdout.write('over the 150 MB target\n');
-    failed = true;
-  }
+  const met = mb(rss) <= TARGET_MB;
+  process.stdout.write(
+    `loaded RSS ${mb(rss).toFixed(1)} MB (${rss.toFixed(1)} MiB); peak ${mb(peakRss).toFixed(1)} MB; ` +
+      `target <= ${TARGET_MB} MB (${((TARGET_MB * 1e6) / MIB).toFixed(1)} MiB): ${met ? 'met' : 'NOT met'}\n`,
+  );
+  if (!met) failed = true;
 } finally {
   clearTimeout(watchdog);
   if (server && server.exitCode === null) {
