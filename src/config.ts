@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CRON_SYNTAX, cronProblem } from './billing/cron.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const fen = z.coerce
@@ -26,13 +27,14 @@ const simulatedClock = z
     return { startAt: at };
   });
 
+/** SETTLE_CRON: what src/billing/cron.ts accepts; the message says what that is and what is wrong. */
 const cronExpression = z
   .string()
   .trim()
-  .refine((v) => {
-    const n = v.split(/\s+/).length;
-    return n === 5 || n === 6;
-  }, 'must be a cron expression of 5 or 6 fields');
+  .superRefine((v, ctx) => {
+    const problem = cronProblem(v);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: `${problem}; expected ${CRON_SYNTAX}` });
+  });
 
 /** The 32 bytes of a CREDENTIAL_KEY given as 64 hex digits or base64, or null when it is neither. */
 export function credentialKeyBytes(text: string): Buffer | null {
