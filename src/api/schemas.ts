@@ -95,20 +95,29 @@ export const problemResponse = {
   content: { [PROBLEM_CONTENT_TYPE]: { schema: Problem } },
 };
 
-const BEIJING = new Intl.DateTimeFormat('sv-SE', {
-  timeZone: 'Asia/Shanghai',
-  year: 'numeric',
-  month: '2-digit',
-  day: '2-digit',
-  hour: '2-digit',
-  minute: '2-digit',
-  second: '2-digit',
-  hour12: false,
-});
+/**
+ * Beijing time is UTC+8 all year: China has observed no daylight saving time since 1991 (Asia/Shanghai in
+ * the tz database), so a fixed offset gives the same wall-clock time as the zone for any instant from
+ * 1992 on. A fixed offset instead of Intl.DateTimeFormat keeps ICU's locale and zone data out of the
+ * service's memory (several MiB of resident pages, issue 5). test/unit/api/beijing-time.test.ts holds it
+ * to the tz database.
+ */
+const BEIJING_OFFSET_MS = 8 * 3_600_000;
+
+/** The ISO-8601 text of `at` shifted to Beijing wall-clock time: "2026-09-01T16:00:00.000Z" for 08:00 UTC. */
+function beijingIso(at: Date): string {
+  return new Date(at.getTime() + BEIJING_OFFSET_MS).toISOString();
+}
 
 /** An instant as Beijing wall-clock time, "2026-09-01 16:00:00": the school's time for people. */
 export function formatBeijing(at: Date): string {
-  return BEIJING.format(at);
+  const iso = beijingIso(at);
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
+}
+
+/** The Beijing date of an instant, "2026-09-01": the day a report counts it in. */
+export function beijingDate(at: Date): string {
+  return beijingIso(at).slice(0, 10);
 }
 
 export const LedgerEntryDto = z

@@ -4,15 +4,10 @@ import { formatYuan } from '../../billing/billing.ts';
 import type { ApiDeps } from '../app.ts';
 import { ApiProblem } from '../problem.ts';
 import { arrears, cyclesDue, onlineCounts, revenueDaily, SCHOOL_TIME_ZONE } from '../report-store.ts';
-import { AccountKind, Area, Cursor, decodeCursor, encodeCursor, Fen, Instant, Limit, Yuan } from '../schemas.ts';
+import { AccountKind, Area, beijingDate, Cursor, decodeCursor, encodeCursor, Fen, Instant, Limit, Yuan } from '../schemas.ts';
 
 const Day = z.iso.date({ error: 'must be a date YYYY-MM-DD' });
 const DAY_MS = 86_400_000;
-
-/** Today's date in the school's time zone, as YYYY-MM-DD. */
-function schoolDay(at: Date): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone: SCHOOL_TIME_ZONE, year: 'numeric', month: '2-digit', day: '2-digit' }).format(at);
-}
 
 function addDays(day: string, days: number): string {
   return new Date(Date.parse(`${day}T00:00:00Z`) + days * DAY_MS).toISOString().slice(0, 10);
@@ -50,7 +45,7 @@ export const reportRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
       },
     },
     async (req) => {
-      const to = req.query.to ?? schoolDay(deps.clock.now());
+      const to = req.query.to ?? beijingDate(deps.clock.now());
       const from = req.query.from ?? addDays(to, -29);
       const span = (Date.parse(to) - Date.parse(from)) / DAY_MS;
       if (span < 0) throw new ApiProblem(400, 'invalid', '`from` must not be after `to`');
