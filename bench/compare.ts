@@ -624,7 +624,9 @@ async function measure(server: Server, label: string, phase: Phase, accounts: nu
   let m0 = machineJiffies();
   const histogramCode = phase.kind === 'acct' ? 'accounting' : 'access';
   const histogram = () => (server.metricsUrl ? serviceSnapshot(server.metricsUrl, histogramCode).catch(() => null) : Promise.resolve(null));
-  let h0: Promise<ServiceSnapshot | null> = Promise.resolve(null);
+  // Scraped before the generator starts, not when the measured part begins: rendering /metrics holds the
+  // event loop for milliseconds, and at the start of a paced run that queued requests for ~300 ms.
+  const h0 = await histogram();
   let gen: ChildProcess | undefined;
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, rssMiB(server.pid));
@@ -638,7 +640,6 @@ async function measure(server: Server, label: string, phase: Phase, accounts: nu
           cpu0 = cpuSecondsOf(server.pid);
           db0 = databaseCpuSeconds();
           m0 = machineJiffies();
-          h0 = histogram();
           return;
         }
         clearTimeout(bound);
@@ -656,7 +657,8 @@ async function measure(server: Server, label: string, phase: Phase, accounts: nu
     });
     if (!started) throw new Error('generator never started');
     const m1 = machineJiffies();
-    const [hBefore, hAfter] = await Promise.all([h0, histogram()]);
+    const hBefore = h0;
+    const hAfter = await histogram();
     const serverCpuSeconds = cpuSecondsOf(server.pid) - cpu0;
     const dbCpuSeconds = databaseCpuSeconds() - db0;
     const busySeconds = (m1.busy - m0.busy) / 100;
