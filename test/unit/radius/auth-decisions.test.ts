@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { CredentialCache, VerifyOverloadError } from '../../../src/radius/auth-cache.ts';
 import { formatShanghai, replyAttributes, replyMessage, sessionTimeout, type AuthDecision } from '../../../src/radius/auth.ts';
@@ -136,6 +137,20 @@ describe('CredentialCache', () => {
     );
     await Promise.all(Array.from({ length: 20 }, (_, i) => cache.check(`u${i}`, 'p', 'H', now)));
     expect(peak).toBe(3);
+  });
+
+  it('runs as many verifications at once as the process has CPUs unless told otherwise (each holds 19 MiB)', async () => {
+    let running = 0;
+    let peak = 0;
+    const cache = new CredentialCache(async () => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((r) => setTimeout(r, 2));
+      running--;
+      return true;
+    });
+    await Promise.all(Array.from({ length: 40 }, (_, i) => cache.check(`u${i}`, 'p', 'H', now)));
+    expect(peak).toBe(Math.min(40, availableParallelism()));
   });
 });
 
