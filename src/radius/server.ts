@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
+import { isIP, isIPv6 } from 'node:net';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -51,6 +52,18 @@ const CODE_LABEL: Record<number, string> = {
 };
 
 const RECV_BUFFER = 4 << 20;
+
+/**
+ * dgram resolves every destination before sending, even an IP literal, and dns.lookup answers a literal on
+ * the next tick: every reply cost a tick-queue entry and a closure, and went out after the rest of the turn.
+ * Replies go to the request's source address, always a literal, so this answers literals at once; anything
+ * else (a host name to bind to) goes to dns.lookup.
+ */
+function literalLookup(hostname: string, options: LookupOneOptions, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  const family = isIP(hostname);
+  if (family === 0) dnsLookup(hostname, options, callback);
+  else callback(null, hostname, family);
+}
 const LOG_EVERY_MS = 10_000;
 
 /**
@@ -190,7 +203,13 @@ export class RadiusServer {
   }
 
   async #open(host: string, port: number): Promise<dgram.Socket> {
-    const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', ipv6Only: false, recvBufferSize: RECV_BUFFER, sendBufferSize: RECV_BUFFER });
+    const socket = dgram.createSocket({
+      type: isIPv6(host) ? 'udp6' : 'udp4',
+      ipv6Only: false,
+      recvBufferSize: RECV_BUFFER,
+      sendBufferSize: RECV_BUFFER,
+      lookup: literalLookup,
+    });
     await new Promise<void>((resolve, reject) => {
       const fail = (err: Error) => {
         socket.close();
