@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import fastifySwagger from '@fastify/swagger';
-import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
@@ -100,6 +99,19 @@ function toProblem(err: unknown, req: FastifyRequest): ProblemBody {
   return problemBody(500, 'internal', `internal error; quote request id ${requestId} to the administrator / 内部错误`, { requestId });
 }
 
+/** Headers of a forwarded response that belong to its own connection, not to the client's. */
+const HOP_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'date']);
+
+/** Swagger UI at /docs over a finished OpenAPI document, in a Fastify instance that never listens. */
+async function buildDocs(document: Record<string, unknown>): Promise<FastifyInstance> {
+  const { default: fastifySwaggerUi } = await import('@fastify/swagger-ui');
+  const docs = Fastify();
+  await docs.register(fastifySwagger, { mode: 'static', specification: { document: document as never } });
+  await docs.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await docs.ready();
+  return docs;
+}
+
 /**
  * Builds the admin API (not listening): /api/v1 resources behind bearer tokens, /healthz, /readyz,
  * /metrics, the OpenAPI document at /openapi.json and Swagger UI at /docs.
@@ -195,8 +207,28 @@ export async function buildApi(deps: ApiDeps) {
     transform: jsonSchemaTransform,
     transformObject: jsonSchemaTransformObject,
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // Swagger UI is loaded on the first request for it, in an instance of its own serving this document:
+  // its assets and @fastify/static's dependencies cost the RADIUS server ~4 MiB of RSS otherwise (issue 5).
+  let docs: Promise<FastifyInstance> | undefined;
+  const forwardToDocs = async (req: FastifyRequest, reply: FastifyReply) => {
+    docs ??= buildDocs(app.swagger() as Record<string, unknown>).catch((err: unknown) => {
+      docs = undefined;
+      throw err;
+    });
+    // Always GET: for a HEAD request Fastify's own HEAD route drops the body and keeps its length.
+    const res = await (await docs).inject({ method: 'GET', url: req.url, headers: req.headers });
+    if (res.statusCode === 404) return reply.callNotFound();
+    for (const [name, value] of Object.entries(res.headers)) {
+      if (value !== undefined && !HOP_HEADERS.has(name)) reply.header(name, value);
+    }
+    return reply.code(res.statusCode).send(res.rawPayload.length > 0 ? res.rawPayload : undefined);
+  };
+  app.addHook('onClose', async () => {
+    await (await docs?.catch(() => undefined))?.close();
+  });
+  app.get('/docs', { schema: { hide: true } }, forwardToDocs);
+  app.get('/docs/*', { schema: { hide: true } }, forwardToDocs);
 
   await app.register(healthRoutes, { deps });
   const v1 = { prefix: '/api/v1', deps };

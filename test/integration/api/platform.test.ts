@@ -82,6 +82,23 @@ describe('OpenAPI and errors', () => {
     expect(r.body).toContain('swagger-ui');
   });
 
+  it('serves Swagger UI its assets and the same document as /openapi.json, and 404s what it does not have', async () => {
+    const [css, head, json, openapi, missing] = await Promise.all([
+      api.app.inject({ method: 'GET', url: '/docs/static/swagger-ui.css' }),
+      api.app.inject({ method: 'HEAD', url: '/docs/static/swagger-ui.css' }),
+      api.app.inject({ method: 'GET', url: '/docs/json' }),
+      api.app.inject({ method: 'GET', url: '/openapi.json' }),
+      api.app.inject({ method: 'GET', url: '/docs/no-such-asset.js' }),
+    ]);
+    expect(css.statusCode).toBe(200);
+    expect(css.headers['content-type']).toMatch(/^text\/css/);
+    expect(head.statusCode).toBe(200);
+    expect(Number(head.headers['content-length'])).toBe(css.rawPayload.length);
+    expect(json.json()).toEqual(openapi.json());
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json()).toMatchObject({ code: 'not_found' });
+  });
+
   it('answers an unknown route with a 404 problem', async () => {
     const r = await api.app.inject({ method: 'GET', url: '/api/v1/nothing-here', headers: admin() });
     expect(r.statusCode).toBe(404);
