@@ -128,4 +128,46 @@ describe('AccountTable', () => {
     t.remove(1);
     expect(t.byName('shared')?.id).toBe(2);
   });
+
+  it('finds exactly what two Maps would through random puts, renames, name hand-overs and removals (random model test)', () => {
+    // The reference: the Maps from username and id to the account the indexes replaced.
+    const byId = new Map<number, ViewAccount>();
+    const byName = new Map<string, number>();
+    const t = new AccountTable();
+    let seed = 11;
+    const rnd = (n: number) => {
+      seed = (seed * 48_271) % 2_147_483_647;
+      return seed % n;
+    };
+    // Ids from a sparse range (up to 2^40) and a dense one; names from a pool smaller than the ids, so they collide.
+    const idOf = () => (rnd(4) === 0 ? 1_000_000 + rnd(1_000) * 1_099_511 : 1 + rnd(3_000));
+    for (let step = 0; step < 40_000; step++) {
+      const id = idOf();
+      if (rnd(5) === 0) {
+        t.remove(id);
+        const old = byId.get(id);
+        if (old !== undefined) {
+          byId.delete(id);
+          if (byName.get(old.username) === id) byName.delete(old.username);
+        }
+      } else {
+        const a = account(id, { username: `n${rnd(2_500)}`, balanceFen: step });
+        t.put(a);
+        const old = byId.get(id);
+        if (old !== undefined && old.username !== a.username && byName.get(old.username) === id) byName.delete(old.username);
+        byId.set(id, a);
+        byName.set(a.username, id);
+      }
+      if (step % 1_999 === 0 || step === 39_999) {
+        expect(t.size).toBe(byId.size);
+        expect(t.ids().sort((x, y) => x - y)).toEqual([...byId.keys()].sort((x, y) => x - y));
+        for (let n = 0; n < 2_500; n++) expect(t.idOf(`n${n}`)).toBe(byName.get(`n${n}`));
+        for (const [i, a] of byId) {
+          const got = t.byId(i)!;
+          expect([got.id, got.username, got.balanceFen]).toEqual([i, a.username, a.balanceFen]);
+        }
+      }
+    }
+  });
 });
+
