@@ -15,7 +15,7 @@ import { benchDatabase } from './pg.ts';
 import { startCommand } from './start-command.ts';
 
 /**
- * npm run bench:memory -- [--accounts 100000] [--sessions 50000] [--production-hashes 1000] [--node-arg=--flag ...] [--snapshot FILE]
+ * npm run bench:memory -- [--accounts 100000] [--sessions 50000] [--production-hashes 1000] [--settle-seconds 40] [--node-arg=--flag ...] [--snapshot FILE]
  * The service's resident memory with N accounts (half with a running cycle) after `--sessions` of them
  * logged in from the dorm and started an accounting session through real RADIUS packets: the account
  * view, the credential cache and the reply cache all hold what production would hold.
@@ -26,7 +26,10 @@ import { startCommand } from './start-command.ts';
  * verifications of a real server allocate. Also prints where the memory is (the service's own
  * /metrics: V8 heap used/committed per space, external memory) and the peak RSS of the whole run
  * (VmHWM: start, account view load, logins); `--node-arg` passes a V8/Node flag to the service (to try
- * one), `--snapshot` writes a heap snapshot of the loaded service to FILE (via --heapsnapshot-signal).
+ * one), `--snapshot` writes a heap snapshot of the service at the end of the run to FILE (via --heapsnapshot-signal).
+ * The verdict is on the RSS right after the logins ("loaded"): V8 has not yet collected the garbage of the
+ * storm then. `--settle-seconds` also reports the RSS that long after, with no traffic: by then V8's memory
+ * reducer (which starts 8 s after allocation slows) has usually shrunk the heap, as it does once traffic slows.
  */
 const { values } = parseArgs({
   options: {
@@ -35,11 +38,13 @@ const { values } = parseArgs({
     'production-hashes': { type: 'string', default: '1000' },
     'node-arg': { type: 'string', multiple: true, default: [] },
     snapshot: { type: 'string' },
+    'settle-seconds': { type: 'string', default: '40' },
   },
 });
 const accounts = Number(values.accounts);
 const sessions = Math.min(Number(values.sessions), accounts);
 const productionHashes = Math.min(Number(values['production-hashes']), accounts);
+const settleSeconds = Number(values['settle-seconds']);
 const SECRET = 'bench-memory-secret';
 const PASSWORD = 'dorm-pass';
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -185,6 +190,18 @@ try {
   const peakRss = rssMiB(pid, 'VmHWM');
   const loadedSplit = rssSplit(pid);
   const loadedHeap = await heapReport(apiUrl);
+  let settled = '';
+  if (settleSeconds > 0) {
+    await new Promise((r) => setTimeout(r, Math.max(0, settleSeconds * 1000 - 5000)));
+    const later: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      later.push(rssMiB(pid));
+    }
+    later.sort((a, b) => a - b);
+    const settledRss = later[Math.floor(later.length / 2)]!;
+    settled = `settled ${settleSeconds} s after the logins: ${settledRss.toFixed(0)} MiB = ${mb(settledRss).toFixed(1)} MB (${rssSplit(pid)}); ${await heapReport(apiUrl)}`;
+  }
   if (values.snapshot) {
     // Node writes Heap.<date>.<pid>...heapsnapshot into its working directory on the signal.
     const before = new Set(readdirSync(process.cwd()));
@@ -210,6 +227,7 @@ try {
     `service RSS: idle after start ${idleRss.toFixed(0)} MiB (${idleSplit}); loaded ${rss.toFixed(0)} MiB (${loadedSplit}; median of 10 samples over 5 s); peak ${peakRss.toFixed(0)} MiB`,
     `idle:   ${idleHeap}`,
     `loaded: ${loadedHeap}`,
+    ...(settled ? [settled] : []),
     `service: ${[...Object.entries(start.env).map(([k, v]) => `${k}=${v}`), 'node', ...nodeArgs].join(' ')}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
