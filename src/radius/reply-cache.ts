@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /**
  * What to do with a request according to the duplicate cache (RFC 5080 §2.2.2): process it, drop it because the
@@ -21,8 +21,9 @@ export interface ReplyCacheOptions {
    */
   readonly maxEntries?: number;
   /**
-   * Bytes kept for replies, written as a ring; default 96 per entry, at least 64 KiB. A reply overwritten before its TTL is
-   * forgotten early, like an evicted entry (a retransmission is then processed again).
+   * Bytes kept for replies, written as a ring; default 128 per slot, at least 64 KiB, growing with the slots.
+   * A reply overwritten before its TTL is forgotten early, like an evicted entry (a retransmission is then
+   * processed again).
    */
   readonly replyBytes?: number;
 }
@@ -30,11 +31,18 @@ export interface ReplyCacheOptions {
 const NEW: BeginResult = { kind: 'new' };
 const IN_PROGRESS: BeginResult = { kind: 'in-progress' };
 
-/** The request's source address as text, at most this long: IPv6 (45) + '%' + an interface name (15) fits. */
-const ADDRESS_MAX = 64;
-/** A key: [address length, port high, port low, Identifier, Request Authenticator x16, address text...]. */
+/**
+ * A key: [address length, port high, port low, Identifier, Request Authenticator x16, address]. The address
+ * is an IPv4 address's 4 octets, or for any other (IPv6, zone included) the first 16 octets of its SHA-256.
+ */
 const KEY_HEAD = 20;
-const KEY_BYTES = KEY_HEAD + ADDRESS_MAX;
+const KEY_BYTES = KEY_HEAD + 16;
+/** Slots to start with; doubled, up to maxEntries, whenever taking the next would evict a live entry. */
+const INITIAL_ENTRIES = 4_096;
+/** Reply bytes per slot unless the caller fixes the ring: an Access-Accept is ~40, a bilingual Reject ~150. */
+const REPLY_BYTES_PER_ENTRY = 128;
+/** Addresses other than dotted quads whose digest is remembered; cleared when full. */
+const DIGESTS_MAX = 1024;
 
 const EMPTY = 0;
 const RUNNING = 1;
@@ -45,8 +53,10 @@ const DONE = 2;
  * port, Identifier and Request Authenticator, so a NAS reusing an identifier for a new request is not mistaken
  * for a retry. Pure: callers pass the time, nothing runs by itself.
  *
- * Everything lives in typed arrays allocated once: a ring of `maxEntries` slots in arrival order, an
- * open-addressing index (linear probing, backward-shift deletion) over it, and a byte ring for the replies.
+ * Everything lives in typed arrays: a ring of slots in arrival order, an open-addressing index (linear
+ * probing, backward-shift deletion) over it, and a byte ring for the replies. The ring starts at 4 096 slots
+ * and doubles, up to `maxEntries`, when taking the next slot would evict an entry still live, so it holds
+ * what one TTL of the busiest traffic so far needed (a campus's login peak: a few thousand), not 100 000.
  * A cache of JS objects (a Map of key strings to entries holding reply strings) made every request leave
  * 3-4 objects behind for 5 s: all were promoted to the old generation, so at 18k requests/s the heap grew
  * ~10 MB/s and a full GC ran every ~2 s, each stalling the event loop long enough to queue ~90 ms of
@@ -57,21 +67,24 @@ const DONE = 2;
 export class ReplyCache {
   readonly #ttlMs: number;
   readonly #inProgressTtlMs: number;
-  readonly #capacity: number;
-  // Per slot.
-  readonly #seq: Float64Array;
-  readonly #state: Uint8Array;
-  readonly #touched: Float64Array;
-  readonly #hash: Int32Array;
-  readonly #keys: Uint8Array;
-  readonly #replyAt: Float64Array;
-  readonly #replyLength: Uint16Array;
-  // The index: slot + 1, 0 when free.
-  readonly #index: Int32Array;
-  readonly #mask: number;
+  readonly #maxEntries: number;
+  /** Fixed reply ring size when the caller chose one; otherwise REPLY_BYTES_PER_ENTRY per slot. */
+  readonly #fixedReplyBytes: number | undefined;
   readonly #seed: number;
+  #capacity = 0;
+  // Per slot.
+  #seq = new Float64Array(0);
+  #state = new Uint8Array(0);
+  #touched = new Float64Array(0);
+  #hash = new Int32Array(0);
+  #keys = new Uint8Array(0);
+  #replyAt = new Float64Array(0);
+  #replyLength = new Uint16Array(0);
+  // The index: slot + 1, 0 when free.
+  #index = new Int32Array(0);
+  #mask = 0;
   // The reply ring; positions are absolute (a JS number counts past 2^53 bytes only after centuries).
-  readonly #log: Uint8Array;
+  #log = new Uint8Array(0);
   #logAt = 0;
   /** Sequence number of the next entry; its slot is `seq % capacity`. */
   #head = 0;
@@ -79,31 +92,27 @@ export class ReplyCache {
   #tail = 0;
   #size = 0;
   #evictions = 0;
-  /** The key of the request at hand, and its length. */
+  /** The key of the request at hand. */
   readonly #scratch = new Uint8Array(KEY_BYTES);
+  /** Digests of the non-IPv4 source addresses seen (a NAS's few addresses, in practice). */
+  readonly #digests = new Map<string, Buffer>();
 
   constructor(options: ReplyCacheOptions = {}) {
     this.#ttlMs = options.ttlMs ?? 5_000;
     this.#inProgressTtlMs = options.inProgressTtlMs ?? 30_000;
-    const capacity = options.maxEntries ?? 100_000;
-    const replyBytes = options.replyBytes ?? Math.max(65_536, capacity * 96);
-    if (!(this.#ttlMs > 0 && this.#inProgressTtlMs > 0 && Number.isInteger(capacity) && capacity >= 1 && replyBytes >= 4096)) {
+    this.#maxEntries = options.maxEntries ?? 100_000;
+    this.#fixedReplyBytes = options.replyBytes;
+    const max = this.#maxEntries;
+    if (!(this.#ttlMs > 0 && this.#inProgressTtlMs > 0 && Number.isInteger(max) && max >= 1 && (options.replyBytes ?? 4096) >= 4096)) {
       throw new RangeError('reply cache TTLs and sizes must be positive (replyBytes at least 4096)');
     }
-    this.#capacity = capacity;
-    this.#seq = new Float64Array(capacity);
-    this.#state = new Uint8Array(capacity);
-    this.#touched = new Float64Array(capacity);
-    this.#hash = new Int32Array(capacity);
-    this.#keys = new Uint8Array(capacity * KEY_BYTES);
-    this.#replyAt = new Float64Array(capacity);
-    this.#replyLength = new Uint16Array(capacity);
-    let table = 16;
-    while (table < capacity * 2) table *= 2;
-    this.#index = new Int32Array(table);
-    this.#mask = table - 1;
     this.#seed = randomBytes(4).readInt32LE(0);
-    this.#log = new Uint8Array(replyBytes);
+    this.#resize(Math.min(max, INITIAL_ENTRIES));
+  }
+
+  /** Slots allocated now: grows from 4 096 towards maxEntries as the traffic of one TTL needs them. */
+  get capacity(): number {
+    return this.#capacity;
   }
 
   /** Entries currently held, in progress or done. */
@@ -123,7 +132,7 @@ export class ReplyCache {
    */
   begin(address: string, port: number, request: Uint8Array, nowMs: number): BeginResult {
     const length = this.#keyOf(address, port, request);
-    if (length < 0) return NEW;
+    if (length < 0) return NEW; // shorter than a RADIUS header: nothing to key (the decoder drops it)
     const hash = this.#hashOf(length);
     const at = this.#find(hash, length);
     if (at >= 0) {
@@ -201,22 +210,53 @@ export class ReplyCache {
     return nowMs - (this.#touched[slot] as number) >= this.#ttlMs;
   }
 
-  /** Writes the request's key into the scratch buffer; its length, or -1 for an address too long to key (none is). */
+  /** Writes the request's key into the scratch buffer; its length, or -1 for a packet too short to key. */
   #keyOf(address: string, port: number, request: Uint8Array): number {
-    const n = address.length;
-    if (n > ADDRESS_MAX || request.length < KEY_HEAD) return -1;
+    if (request.length < KEY_HEAD) return -1;
     const key = this.#scratch;
-    key[0] = n;
     key[1] = port >>> 8;
     key[2] = port & 0xff;
     key[3] = request[1] as number;
     for (let i = 4; i < KEY_HEAD; i++) key[i] = request[i] as number;
-    for (let i = 0; i < n; i++) {
-      const c = address.charCodeAt(i);
-      if (c > 0x7f) return -1;
-      key[KEY_HEAD + i] = c;
+    if (this.#ipv4(address)) {
+      key[0] = 4;
+      return KEY_HEAD + 4;
     }
-    return KEY_HEAD + n;
+    let digest = this.#digests.get(address);
+    if (digest === undefined) {
+      if (this.#digests.size >= DIGESTS_MAX) this.#digests.clear();
+      digest = createHash('sha256').update(address).digest();
+      this.#digests.set(address, digest);
+    }
+    key[0] = 16;
+    for (let i = 0; i < 16; i++) key[KEY_HEAD + i] = digest[i] as number;
+    return KEY_HEAD + 16;
+  }
+
+  /** Parses a dotted quad into the key's address octets; false for anything else. */
+  #ipv4(address: string): boolean {
+    const key = this.#scratch;
+    let octet = 0;
+    let digits = 0;
+    let at = KEY_HEAD;
+    for (let i = 0; i < address.length; i++) {
+      const c = address.charCodeAt(i);
+      if (c === 0x2e) {
+        if (digits === 0 || at === KEY_HEAD + 3) return false;
+        key[at++] = octet;
+        octet = 0;
+        digits = 0;
+      } else if (c >= 0x30 && c <= 0x39 && digits < 3) {
+        octet = octet * 10 + (c - 0x30);
+        if (octet > 255) return false;
+        digits++;
+      } else {
+        return false;
+      }
+    }
+    if (digits === 0 || at !== KEY_HEAD + 3) return false;
+    key[at] = octet;
+    return true;
   }
 
   /** FNV-1a over the scratch key, seeded per process, with a final avalanche. */
@@ -259,7 +299,11 @@ export class ReplyCache {
 
   /** Takes the next slot of the ring for the scratch key (evicting what it held) and indexes it. */
   #insert(hash: number, length: number, state: number, nowMs: number): number {
-    const slot = this.#head % this.#capacity;
+    let slot = this.#head % this.#capacity;
+    if (this.#state[slot] !== EMPTY && this.#capacity < this.#maxEntries && !this.#expired(slot, nowMs)) {
+      this.#resize(Math.min(this.#maxEntries, this.#capacity * 2));
+      slot = this.#head % this.#capacity;
+    }
     if (this.#state[slot] !== EMPTY) {
       if (!this.#expired(slot, nowMs)) this.#evictions++;
       this.#remove(slot, this.#positionOf(slot));
@@ -279,6 +323,64 @@ export class ReplyCache {
     this.#index[at] = slot + 1;
     this.#size++;
     return slot;
+  }
+
+  /**
+   * Moves every entry into arrays for `capacity` slots: each keeps its sequence number, and so its place in
+   * arrival order, at slot `seq % capacity`; the reply ring keeps every byte at its absolute position. Runs
+   * a handful of times in a process's life (4 096 -> 100 000 slots is five doublings).
+   */
+  #resize(capacity: number): void {
+    const was = {
+      capacity: this.#capacity,
+      seq: this.#seq,
+      state: this.#state,
+      touched: this.#touched,
+      hash: this.#hash,
+      keys: this.#keys,
+      replyAt: this.#replyAt,
+      replyLength: this.#replyLength,
+      log: this.#log,
+    };
+    this.#capacity = capacity;
+    this.#seq = new Float64Array(capacity);
+    this.#state = new Uint8Array(capacity);
+    this.#touched = new Float64Array(capacity);
+    this.#hash = new Int32Array(capacity);
+    this.#keys = new Uint8Array(capacity * KEY_BYTES);
+    this.#replyAt = new Float64Array(capacity);
+    this.#replyLength = new Uint16Array(capacity);
+    let table = 16;
+    while (table < capacity * 2) table *= 2;
+    this.#index = new Int32Array(table);
+    this.#mask = table - 1;
+    const logBytes = this.#fixedReplyBytes ?? Math.max(65_536, capacity * REPLY_BYTES_PER_ENTRY);
+    if (logBytes !== was.log.length) {
+      this.#log = new Uint8Array(logBytes);
+      // The bytes that may still belong to a live reply: the last `was.log.length` written.
+      for (let a = Math.max(0, this.#logAt - was.log.length); a < this.#logAt; ) {
+        const from = a % was.log.length;
+        const to = a % logBytes;
+        const n = Math.min(this.#logAt - a, was.log.length - from, logBytes - to);
+        this.#log.set(was.log.subarray(from, from + n), to);
+        a += n;
+      }
+    }
+    for (let seq = Math.max(this.#tail, this.#head - was.capacity); seq < this.#head; seq++) {
+      const from = seq % was.capacity;
+      if (was.state[from] === EMPTY || was.seq[from] !== seq) continue;
+      const to = seq % capacity;
+      this.#seq[to] = seq;
+      this.#state[to] = was.state[from] as number;
+      this.#touched[to] = was.touched[from] as number;
+      this.#hash[to] = was.hash[from] as number;
+      this.#replyAt[to] = was.replyAt[from] as number;
+      this.#replyLength[to] = was.replyLength[from] as number;
+      this.#keys.set(was.keys.subarray(from * KEY_BYTES, (from + 1) * KEY_BYTES), to * KEY_BYTES);
+      let at = (was.hash[from] as number) & this.#mask;
+      while (this.#index[at] !== 0) at = (at + 1) & this.#mask;
+      this.#index[at] = to + 1;
+    }
   }
 
   /** Frees a slot and its index position `at`, shifting back the entries that probed past it. */

@@ -71,6 +71,19 @@ describe('ReplyCache (RFC 5080 §2.2.2)', () => {
     expect(cache.begin('::ffff:10.0.0.1', PORT, request, 1)).toEqual({ kind: 'new' });
   });
 
+  it('tells every source address apart, IPv4 and otherwise', () => {
+    const cache = new ReplyCache();
+    const addresses = ['0.0.0.0', '1.2.3.4', '1.2.3.40', '1.2.34.0', '12.3.4.0', '255.255.255.255', '1.2.3.4.5', '::1', '::ffff:1.2.3.4', '2001:db8::1', 'fe80::1%eth0'];
+    for (const [i, address] of addresses.entries()) {
+      cache.begin(address, PORT, request, 0);
+      cache.complete(address, PORT, request, Buffer.from(`reply ${i}`), 0);
+    }
+    for (const [i, address] of addresses.entries()) {
+      expect(cache.begin(address, PORT, request, 1)).toEqual({ kind: 'replay', reply: Buffer.from(`reply ${i}`) });
+    }
+    expect(cache.size).toBe(addresses.length);
+  });
+
   it('processes a retransmission again after a failed attempt was abandoned (database down)', () => {
     const cache = new ReplyCache();
     cache.begin(ADDRESS, PORT, request, 0);
@@ -125,6 +138,31 @@ describe('ReplyCache (RFC 5080 §2.2.2)', () => {
     expect(begin(cache, 'r-4000-3', 4_999)).toEqual({ kind: 'replay', reply });
   });
 
+  it('grows instead of evicting while one TTL of traffic needs more slots, and keeps every reply', () => {
+    const cache = new ReplyCache();
+    expect(cache.capacity).toBe(4_096);
+    for (let i = 0; i < 10_000; i++) {
+      begin(cache, `g${i}`, 0);
+      if (i % 2 === 0) complete(cache, `g${i}`, Buffer.from(`reply ${i}`), 0);
+    }
+    expect(cache.capacity).toBe(16_384);
+    expect(cache.evictions).toBe(0);
+    expect(cache.size).toBe(10_000);
+    for (let i = 0; i < 10_000; i++) {
+      expect(begin(cache, `g${i}`, 1)).toEqual(i % 2 === 0 ? { kind: 'replay', reply: Buffer.from(`reply ${i}`) } : { kind: 'in-progress' });
+    }
+  });
+
+  it('stays small when steady traffic lets expired entries be overwritten', () => {
+    const cache = new ReplyCache({ ttlMs: 1_000 });
+    for (let t = 0; t < 20_000; t++) {
+      begin(cache, `s${t}`, t);
+      complete(cache, `s${t}`, reply, t);
+    }
+    expect(cache.capacity).toBe(4_096);
+    expect(cache.evictions).toBe(0);
+  });
+
   it('evicts the oldest entry when full and counts it', () => {
     const cache = new ReplyCache({ maxEntries: 2 });
     begin(cache, 'a', 0);
@@ -156,29 +194,37 @@ describe('ReplyCache (RFC 5080 §2.2.2)', () => {
     expect(begin(cache, 'second', 2)).toEqual({ kind: 'replay', reply: big(2) });
   });
 
-  it('agrees with a plain model through 200 000 random begins, completions and abandons', () => {
-    // Up to 3 500 live keys in 4 096 slots: long probe runs in the index, and removals that shift entries
-    // back through them. The model takes slots the same way: in arrival order, a slot's old entry evicted.
-    const capacity = 4_096;
-    const cache = new ReplyCache({ maxEntries: capacity, ttlMs: 1e12, inProgressTtlMs: 1e12 });
+  it.each([
+    { maxEntries: 4_096, keys: 3_500 },
+    { maxEntries: 16_384, keys: 12_000 },
+  ])('agrees with a plain model through 200 000 random begins, completions and abandons ($keys keys, up to $maxEntries slots)', ({ maxEntries, keys }) => {
+    // Many live keys for the slots: long probe runs in the index, removals that shift entries back through
+    // them, and (in the second case) the ring growing from 4 096 slots while full of live entries. The model
+    // takes slots the same way: in arrival order, doubling while below maxEntries, else evicting.
+    const cache = new ReplyCache({ maxEntries, ttlMs: 1e12, inProgressTtlMs: 1e12 });
     const model = new Map<number, { reply: Buffer | undefined; seq: number }>();
     const bySeq = new Map<number, number>();
     let head = 0;
+    let capacity = Math.min(maxEntries, 4_096);
     let evicted = 0;
+    const live = (seq: number) => {
+      const k = bySeq.get(seq);
+      return k !== undefined && model.get(k)?.seq === seq ? k : undefined;
+    };
     const take = (k: number, reply: Buffer | undefined) => {
-      const old = bySeq.get(head - capacity);
-      if (old !== undefined && model.get(old)?.seq === head - capacity) {
-        model.delete(old);
+      if (live(head - capacity) !== undefined && capacity < maxEntries) capacity = Math.min(maxEntries, capacity * 2);
+      const victim = live(head - capacity);
+      if (victim !== undefined) {
+        model.delete(victim);
         evicted++;
       }
-      bySeq.delete(head - capacity);
       bySeq.set(head, k);
       model.set(k, { reply, seq: head++ });
     };
     let seed = 42;
     const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
     for (let step = 0; step < 200_000; step++) {
-      const k = Math.floor(next() * 3_500);
+      const k = Math.floor(next() * keys);
       const name = `k${k}`;
       const op = next();
       const entry = model.get(k);
@@ -197,6 +243,7 @@ describe('ReplyCache (RFC 5080 §2.2.2)', () => {
       }
       expect(cache.size).toBe(model.size);
     }
+    expect(cache.capacity).toBe(capacity);
     expect(evicted).toBeGreaterThan(0);
     expect(cache.evictions).toBe(evicted);
   });
