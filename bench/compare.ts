@@ -62,6 +62,7 @@ const { values: flags } = parseArgs({
     levels: { type: 'string', default: '16,64,256' },
     'acct-levels': { type: 'string', default: '64,256' },
     'rate-fraction': { type: 'string', default: '0.8' },
+    warmup: { type: 'string', default: '1' },
     max: { type: 'string', default: '1000000' },
     'peer-threads': { type: 'string', default: '32' },
     'peer-hash': { type: 'string', default: 'ssha256' },
@@ -81,6 +82,7 @@ if (flags.help) {
       '  --levels a,b,c         auth requests outstanding per level (16,64,256)',
       '  --acct-levels a,b      accounting sessions in flight per level (64,256)',
       '  --rate-fraction F      paced run at F x each system\'s peak auth rate (0.8)',
+      '  --warmup S             paced runs first send S seconds at the same rate, checked but not measured (1)',
       '  --max N                requests per phase at most (1000000)',
       '  --peer-threads T       FreeRADIUS worker threads = rlm_sql connections (32)',
       '  --peer-hash H          peer credential: ssha256 | crypt (SHA-512 crypt) | cleartext (ssha256)',
@@ -100,6 +102,7 @@ const opts = {
   levels: concurrencyList('levels'),
   acctLevels: concurrencyList('acct-levels'),
   rateFraction: Number(flags['rate-fraction']),
+  warmup: Number(flags.warmup),
   max: positiveInt('max'),
   peerThreads: positiveInt('peer-threads'),
   peerHash: flags['peer-hash']!,
@@ -107,6 +110,7 @@ const opts = {
   generator: flags.generator as 'c' | 'node',
 };
 if (!(opts.rateFraction > 0 && opts.rateFraction <= 1)) fail('--rate-fraction must be in (0, 1]');
+if (!(opts.warmup >= 0 && opts.warmup <= 60)) fail('--warmup must be 0..60 seconds');
 if (!['ssha256', 'crypt', 'cleartext'].includes(opts.peerHash)) fail('--peer-hash must be ssha256, crypt or cleartext');
 if (opts.generator !== 'c' && opts.generator !== 'node') fail('--generator must be c or node');
 
@@ -886,7 +890,7 @@ async function main(): Promise<number> {
           rows[opts.levels.length + k]![key].push(m);
           await checkAccounting(key, key === 'ours' ? oursClient : peerClient, m, checks);
         }
-        const paced = (rate: number) => ({ kind: 'paced', rate, seconds: opts.seconds, max: opts.max }) as const;
+        const paced = (rate: number) => ({ kind: 'paced', rate, seconds: opts.seconds, warmup: opts.warmup, max: opts.max }) as const;
         if (key === 'ours') {
           oursRate = Math.floor(roundPeak * opts.rateFraction);
           rates.same.push(oursRate);
@@ -944,7 +948,10 @@ async function main(): Promise<number> {
       out.push(`| ${r.workload} | ${x.usPerReq.toFixed(0)} + ${x.dbUsPerReq.toFixed(0)} = ${tx.toFixed(0)} | ${y.usPerReq.toFixed(0)} + ${y.dbUsPerReq.toFixed(0)} = ${ty.toFixed(0)} | ${Number.isFinite(tx / ty) ? (ty / tx).toFixed(2) : '-'}x |`);
     }
     out.push('');
-    out.push(`paced (open loop) offered loads per round: ${rates.same.map(fmtRate).join(', ')}/s = ${pct}% of campus-aaa's peak of the round; ${rates.own.map(fmtRate).join(', ')}/s = ${pct}% of FreeRADIUS's`);
+    out.push(
+      `paced (open loop) offered loads per round: ${rates.same.map(fmtRate).join(', ')}/s = ${pct}% of campus-aaa's peak of the round; ${rates.own.map(fmtRate).join(', ')}/s = ${pct}% of FreeRADIUS's` +
+        (opts.warmup > 0 ? `; each after ${opts.warmup} s at the same rate, answered and checked but not measured (--warmup)` : ''),
+    );
     out.push('per workload: req/s range over the rounds; CPU per answered request (server process + PostgreSQL); generator CPU; machine busy (others: processes not in the benchmark):');
     for (const r of allRows) {
       const x = summarize(r.ours);

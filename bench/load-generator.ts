@@ -35,8 +35,11 @@ export type Phase =
   | { readonly kind: 'warm'; readonly concurrency: number; readonly seconds: number }
   /** Closed loop: `concurrency` requests outstanding at all times (maximum throughput). */
   | { readonly kind: 'auth'; readonly concurrency: number; readonly seconds: number; readonly max: number }
-  /** Open loop: requests sent at `rate` per second whatever the replies do (latency under a given load). */
-  | { readonly kind: 'paced'; readonly rate: number; readonly seconds: number; readonly max: number }
+  /**
+   * Open loop: requests sent at `rate` per second whatever the replies do (latency under a given load). The
+   * first `warmup` seconds (default 0) run at the same rate, answered and checked but not measured.
+   */
+  | { readonly kind: 'paced'; readonly rate: number; readonly seconds: number; readonly max: number; readonly warmup?: number }
   /** Closed loop of accounting sessions (Start, Interim-Update, Stop), `concurrency` sessions in flight. */
   | { readonly kind: 'acct'; readonly concurrency: number; readonly seconds: number; readonly max: number };
 
@@ -151,6 +154,9 @@ export async function runPhase(plan: Plan): Promise<PhaseResult> {
   let stopsSent = 0;
   let sessionsStarted = 0;
 
+  // Paced with a warm-up: requests sent before the measured part are checked but not counted.
+  let measuring = phase.kind !== 'paced' || !((phase.warmup ?? 0) > 0);
+
   const mismatch = (text: string) => {
     mismatches++;
     if (samples.length < 5) samples.push(text);
@@ -158,7 +164,8 @@ export async function runPhase(plan: Plan): Promise<PhaseResult> {
 
   /** Sends one request (no retransmission: a lost packet is a timeout) and records its latency. */
   const send = async (code: 1 | 4, attributes: Attrs): Promise<RadiusPacket | null> => {
-    sent++;
+    const measured = measuring;
+    if (measured) sent++;
     const client = clients[nextClient++ % clients.length]!;
     const t0 = performance.now();
     try {
@@ -170,14 +177,18 @@ export async function runPhase(plan: Plan): Promise<PhaseResult> {
         secret: BENCH_SECRET,
         timeoutsMs: [2_000],
       });
-      if (answered < latencies.length) latencies[answered] = performance.now() - t0;
-      answered++;
-      codes[r.reply.code] = (codes[r.reply.code] ?? 0) + 1;
+      if (measured) {
+        if (answered < latencies.length) latencies[answered] = performance.now() - t0;
+        answered++;
+        codes[r.reply.code] = (codes[r.reply.code] ?? 0) + 1;
+      }
       return r.reply;
     } catch (e) {
       if (!(e instanceof RadiusTimeoutError)) throw e;
-      timeouts++;
-      codes['timeout'] = (codes['timeout'] ?? 0) + 1;
+      if (measured) {
+        timeouts++;
+        codes['timeout'] = (codes['timeout'] ?? 0) + 1;
+      }
       return null;
     }
   };
@@ -237,19 +248,28 @@ export async function runPhase(plan: Plan): Promise<PhaseResult> {
     }
   };
 
-  // Tells a forking orchestrator that the measured part starts now (it samples the server's CPU then).
-  process.send?.({ started: true });
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
-  loopDelay.enable();
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
+  let cpu0 = process.cpuUsage();
+  let t0 = performance.now();
+  // Tells a forking orchestrator that the measured part starts now (it samples the server's CPU then).
+  const start = () => {
+    measuring = true;
+    process.send?.({ started: true });
+    loopDelay.enable();
+    cpu0 = process.cpuUsage();
+    t0 = performance.now();
+  };
+  if (measuring) start();
   if (phase.kind === 'paced') {
-    const total = Math.min(phase.max, Math.floor(phase.rate * phase.seconds));
+    const warmupMs = (phase.warmup ?? 0) * 1000;
+    const total = Math.min(phase.max, Math.floor(phase.rate * (phase.seconds + warmupMs / 1000)));
+    const tw = performance.now();
     let outstanding = 0;
     let issued = 0;
     await new Promise<void>((resolve) => {
       const tick = () => {
-        const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * phase.rate));
+        if (!measuring && performance.now() - tw >= warmupMs) start();
+        const due = Math.min(total, Math.floor(((performance.now() - tw) / 1000) * phase.rate));
         while (issued < due && outstanding < OUTSTANDING_CAP) {
           issued++;
           outstanding++;
@@ -314,7 +334,7 @@ export async function runPhase(plan: Plan): Promise<PhaseResult> {
 
 /** How long a phase may take at most, past which the generator's watchdog ends the process. */
 export function phaseBoundSeconds(phase: Phase): number {
-  return phase.seconds + 30;
+  return phase.seconds + (phase.kind === 'paced' ? (phase.warmup ?? 0) : 0) + 30;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -370,6 +370,7 @@ typedef struct {
   uint8_t code;       /* request code */
   uint8_t stale;      /* stale_auth holds the authenticator of an earlier request here that timed out */
   uint8_t wrong, office, step;
+  uint8_t warm; /* paced: sent in the warm-up, not measured */
   uint8_t auth[16];
   uint8_t stale_auth[16];
   int32_t worker; /* closed loop: the worker waiting on it; -1 paced */
@@ -388,7 +389,7 @@ static struct {
   uint32_t seed;
   char tag[200];
   int concurrency;
-  double seconds, rate;
+  double seconds, rate, warmup;
   uint64_t max;
 } plan;
 
@@ -597,8 +598,9 @@ static void issue_auth(int sock, auth_case c, int worker, int64_t sched) {
   sl->office = c.office;
   sl->worker = worker;
   sl->sched_ns = sched;
+  sl->warm = sched && sched < t0;
   build_auth(sl, id);
-  sent++;
+  if (!sl->warm) sent++;
   outstanding++;
 }
 
@@ -612,6 +614,7 @@ static void issue_acct(int sock, uint32_t i, uint32_t session, uint8_t step, int
   sl->step = step;
   sl->worker = worker;
   sl->sched_ns = 0;
+  sl->warm = 0;
   build_acct(sl, id);
   if (step == 0) sessions_started++;
   if (step == 2) stops_sent++;
@@ -769,13 +772,15 @@ static void complete(int sock, uint8_t id, const uint8_t *r, size_t n, int64_t n
   const uint8_t *msg = NULL, *to = NULL;
   size_t msg_len = 0, to_len = 0;
   if (r) {
-    answered++;
-    dpush(&latencies, (double)(now - done.sent_ns) / 1e6);
-    if (trace) fprintf(trace, "%.3f %.3f\n", (double)(done.sent_ns - t0) / 1e6, (double)(now - done.sent_ns) / 1e6);
+    if (!done.warm) {
+      answered++;
+      dpush(&latencies, (double)(now - done.sent_ns) / 1e6);
+      if (trace) fprintf(trace, "%.3f %.3f\n", (double)(done.sent_ns - t0) / 1e6, (double)(now - done.sent_ns) / 1e6);
+    }
     problem = verify(&done, r, n, &msg, &msg_len, &to, &to_len);
     if (problem) invalid_replies++;
-    else codes[r[0]]++;
-  } else {
+    else if (!done.warm) codes[r[0]]++;
+  } else if (!done.warm) {
     timeouts++;
   }
   if (done.code == ACCESS_REQUEST) {
@@ -886,7 +891,7 @@ static void flush(void) {
       slot_t *sl = &slots[s][pending[s][k]];
       sl->queued = 0;
       sl->sent_ns = now;
-      if (sl->sched_ns) dpush(&send_late, (double)(now - sl->sched_ns) / 1e6);
+      if (sl->sched_ns && !sl->warm) dpush(&send_late, (double)(now - sl->sched_ns) / 1e6);
     }
     memmove(pending[s], pending[s] + done, (size_t)(n - done));
     npending[s] = n - done;
@@ -997,6 +1002,8 @@ int main(int argc, char **argv) {
   if (plan.kind == K_PACED) {
     plan.rate = jnum("phase.rate");
     if (!(plan.rate > 0)) die(2, "plan: phase.rate must be positive");
+    plan.warmup = jnum_or("phase.warmup", 0);
+    if (!(plan.warmup >= 0)) die(2, "plan: phase.warmup must be >= 0");
   } else {
     double c = jnum("phase.concurrency");
     if (c < 1 || c > OUTSTANDING_CAP) die(2, "plan: phase.concurrency must be 1..%d", OUTSTANDING_CAP);
@@ -1007,7 +1014,7 @@ int main(int argc, char **argv) {
   /* The watchdog, as the Node one: phaseBoundSeconds() = phase.seconds + 30. */
   signal(SIGALRM, watchdog);
   signal(SIGPIPE, SIG_IGN);
-  alarm((unsigned)ceil(plan.seconds + 30));
+  alarm((unsigned)ceil(plan.seconds + plan.warmup + 30));
 
   crypto_init();
   prng_state = plan.seed;
@@ -1022,37 +1029,45 @@ int main(int argc, char **argv) {
     if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[s], &ev) < 0) die(1, "epoll_ctl: %s", strerror(errno));
   }
 
-  /* The measured part starts now. */
-  fputs("{\"started\":true}\n", stdout);
-  fflush(stdout);
-  double cpu0 = cpu_seconds();
   if (getenv("LOADGEN_TRACE")) {
     char name[4096];
     snprintf(name, sizeof name, "%s-%s-%s", getenv("LOADGEN_TRACE"), plan.tag, kind->str);
     trace = fopen(name, "w");
   }
-  t0 = mono_ns();
+  /* Paced: the schedule starts `warmup` seconds before the measured part, at the same rate; what was due
+     before t0 is sent, answered and checked, but not measured. */
+  int64_t tw = mono_ns();
+  t0 = tw + (int64_t)(plan.warmup * 1e9);
+  int started = 0;
+  double cpu0 = 0;
   deadline = t0 + (int64_t)(plan.seconds * 1e9);
   uint64_t total = 0, issued = 0;
   if (plan.kind == K_PACED) {
-    double t = floor(plan.rate * plan.seconds);
+    double t = floor(plan.rate * (plan.warmup + plan.seconds));
     total = (uint64_t)(t < (double)plan.max ? t : (double)plan.max);
   } else {
     active_workers = plan.concurrency;
     for (int w = 0; w < plan.concurrency; w++) worker_next(w, rr++ % SOCKETS, t0);
   }
-  int64_t next_scan = t0 + SCAN_NS;
+  int64_t next_scan = tw + SCAN_NS;
   struct epoll_event events[SOCKETS];
   for (;;) {
     int64_t now = mono_ns();
+    if (!started && now >= t0) {
+      /* The measured part starts now. */
+      started = 1;
+      fputs("{\"started\":true}\n", stdout);
+      fflush(stdout);
+      cpu0 = cpu_seconds();
+    }
     if (plan.kind == K_PACED) {
-      /* Request k (1-based) is due at t0 + k / rate; late ones leave at once, in a burst. */
-      double elapsed = (double)(now - t0) / 1e9;
+      /* Request k (1-based) is due at tw + k / rate; late ones leave at once, in a burst. */
+      double elapsed = (double)(now - tw) / 1e9;
       uint64_t due = (uint64_t)floor(elapsed * plan.rate);
       if (due > total) due = total;
       while (issued < due && outstanding < OUTSTANDING_CAP) {
         issued++;
-        int64_t sched = t0 + (int64_t)ceil((double)issued / plan.rate * 1e9);
+        int64_t sched = tw + (int64_t)ceil((double)issued / plan.rate * 1e9);
         /* Held at the cap (the server's doing, not ours): lateness counts from when room was made. */
         if (cap_release_ns > sched) {
           sched = cap_release_ns;
@@ -1073,7 +1088,8 @@ int main(int argc, char **argv) {
     }
     int64_t wake = next_scan;
     if (plan.kind == K_PACED && issued < total && outstanding < OUTSTANDING_CAP) {
-      int64_t next_due = t0 + (int64_t)ceil((double)(issued + 1) / plan.rate * 1e9);
+      int64_t next_due = tw + (int64_t)ceil((double)(issued + 1) / plan.rate * 1e9);
+      if (!started && t0 < next_due) next_due = t0;
       if (next_due < now + PACE_QUANTUM_NS) next_due = now + PACE_QUANTUM_NS;
       if (next_due < wake) wake = next_due;
     }
