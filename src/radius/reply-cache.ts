@@ -233,13 +233,17 @@ export class ReplyCache {
     return KEY_HEAD + 16;
   }
 
-  /** Parses a dotted quad into the key's address octets; false for anything else. */
+  /**
+   * Parses a dotted quad, or an IPv4-mapped IPv6 address as a dual-stack socket reports an IPv4 source
+   * (`::ffff:a.b.c.d`, the default RADIUS_HOST `::`), into the key's address octets; false for anything else.
+   */
   #ipv4(address: string): boolean {
     const key = this.#scratch;
     let octet = 0;
     let digits = 0;
     let at = KEY_HEAD;
-    for (let i = 0; i < address.length; i++) {
+    const from = address.startsWith('::ffff:') ? 7 : 0;
+    for (let i = from; i < address.length; i++) {
       const c = address.charCodeAt(i);
       if (c === 0x2e) {
         if (digits === 0 || at === KEY_HEAD + 3) return false;

@@ -68,12 +68,21 @@ describe('ReplyCache (RFC 5080 §2.2.2)', () => {
     cache.complete(v6, PORT, request, reply, 0);
     expect(cache.begin(v6, PORT, request, 1)).toEqual({ kind: 'replay', reply });
     expect(cache.begin('fe80::1234:5678:9abc:def0%eth1', PORT, request, 1)).toEqual({ kind: 'new' });
-    expect(cache.begin('::ffff:10.0.0.1', PORT, request, 1)).toEqual({ kind: 'new' });
+    expect(cache.begin('fe80::1234:5678:9abc:def1%enp0s31f6', PORT, request, 1)).toEqual({ kind: 'new' });
+  });
+
+  it('takes an IPv4 source seen through a dual-stack socket (::ffff:a.b.c.d) for the same host', () => {
+    const cache = new ReplyCache();
+    cache.begin('::ffff:10.0.0.1', PORT, request, 0);
+    cache.complete('::ffff:10.0.0.1', PORT, request, reply, 0);
+    expect(cache.begin('::ffff:10.0.0.1', PORT, request, 1)).toEqual({ kind: 'replay', reply });
+    expect(cache.begin('10.0.0.1', PORT, request, 1)).toEqual({ kind: 'replay', reply });
+    expect(cache.begin('::ffff:10.0.0.2', PORT, request, 1)).toEqual({ kind: 'new' });
   });
 
   it('tells every source address apart, IPv4 and otherwise', () => {
     const cache = new ReplyCache();
-    const addresses = ['0.0.0.0', '1.2.3.4', '1.2.3.40', '1.2.34.0', '12.3.4.0', '255.255.255.255', '1.2.3.4.5', '::1', '::ffff:1.2.3.4', '2001:db8::1', 'fe80::1%eth0'];
+    const addresses = ['0.0.0.0', '1.2.3.4', '1.2.3.40', '1.2.34.0', '12.3.4.0', '255.255.255.255', '1.2.3.4.5', '::1', '::ffff:1.2.3.5', '::ffff:1.2.3', '2001:db8::1', 'fe80::1%eth0'];
     for (const [i, address] of addresses.entries()) {
       cache.begin(address, PORT, request, 0);
       cache.complete(address, PORT, request, Buffer.from(`reply ${i}`), 0);
