@@ -62,6 +62,7 @@ const envSchema = z.object({
     .transform((v) => (v ? v : null)),
   ACCT_STALE_INTERVALS: z.coerce.number().int().min(1).max(100).default(3),
   ACCT_DEFAULT_INTERIM_SECONDS: z.coerce.number().int().min(60).max(86_400).default(600),
+  PASSWORD_VERIFY_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
   CREDENTIAL_KEY: z
     .string()
     .trim()
@@ -103,6 +104,8 @@ export interface Config {
     readonly defaultInterimSeconds: number;
     /** CREDENTIAL_KEY: seals reversible credentials so CHAP can be offered; null = PAP only. */
     readonly credentialKey: string | null;
+    /** PASSWORD_VERIFY_CONCURRENCY: argon2 verifications at once; null = the number of CPUs. */
+    readonly passwordVerifyConcurrency?: number | null;
   };
   readonly api: { readonly host: string; readonly port: number; readonly adminToken: string | null };
   readonly logLevel: (typeof logLevels)[number];
@@ -162,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       staleIntervals: e.ACCT_STALE_INTERVALS,
       defaultInterimSeconds: e.ACCT_DEFAULT_INTERIM_SECONDS,
       credentialKey: e.CREDENTIAL_KEY,
+      passwordVerifyConcurrency: e.PASSWORD_VERIFY_CONCURRENCY ?? null,
     },
     api: { host: e.API_HOST, port: e.API_PORT, adminToken: e.ADMIN_TOKEN },
     logLevel: e.LOG_LEVEL,

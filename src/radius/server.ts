@@ -39,6 +39,8 @@ export interface RadiusServerOptions {
   readonly staleIntervals: number;
   readonly defaultInterimSeconds: number;
   readonly credentialKey: Buffer | null;
+  /** argon2 verifications run at once; default the number of CPUs (each holds 19 MiB while it runs). */
+  readonly passwordVerifyConcurrency?: number | null;
   /** How often stale sessions are swept; default 60 s. */
   readonly sweepIntervalMs?: number;
 }
@@ -93,7 +95,7 @@ export class RadiusServer {
   constructor(private readonly o: RadiusServerOptions) {
     this.#view = new AccountView(o.db);
     this.#view.onError((err) => this.#warn('view_refresh', { err }, 'account view refresh failed'));
-    const credentials = new CredentialCache(o.verifyPassword);
+    const credentials = new CredentialCache(o.verifyPassword, o.passwordVerifyConcurrency ? { concurrency: o.passwordVerifyConcurrency } : {});
     this.#auth = new Authenticator({
       db: o.db,
       billing: o.billing,
@@ -491,6 +493,7 @@ export async function startRadius(o: {
     staleIntervals: o.config.staleIntervals,
     defaultInterimSeconds: o.config.defaultInterimSeconds,
     credentialKey: key,
+    passwordVerifyConcurrency: o.config.passwordVerifyConcurrency,
   });
   const ports = await server.start();
   const disconnector = new RadiusDisconnector({

@@ -24,6 +24,13 @@ describe('configuration from the environment', () => {
     expect(keys.sort()).toEqual(['DATABASE_URL', 'RADIUS_AUTH_PORT', 'RENEWAL', 'SIMULATED_CLOCK', 'TARIFF_FEE_FEN']);
   });
 
+  it('runs as many password verifications at once as there are CPUs unless told, and at least one', () => {
+    expect(loadConfig({}).radius.passwordVerifyConcurrency).toBeNull();
+    expect(loadConfig({ PASSWORD_VERIFY_CONCURRENCY: '1' }).radius.passwordVerifyConcurrency).toBe(1);
+    expect(() => loadConfig({ PASSWORD_VERIFY_CONCURRENCY: '0' })).toThrow(ConfigError);
+    expect(() => loadConfig({ PASSWORD_VERIFY_CONCURRENCY: '1.5' })).toThrow(ConfigError);
+  });
+
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ DATABASE_URL: '', API_PORT: ' ' }).api.port).toBe(8080);
   });
