@@ -1,6 +1,7 @@
 import * as nodeCrypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import { SlotIndex } from './slot-index.ts';
 
 /** Thrown when too many password verifications are queued: the request is dropped and the NAS retries. */
 export class VerifyOverloadError extends Error {
@@ -63,8 +64,7 @@ class VerdictTable {
   #slots = 0;
   #keys = new Int32Array(0);
   #verdicts = new Float64Array(0);
-  #index = new Int32Array(0);
-  #mask = 0;
+  readonly #index = new SlotIndex((slot) => this.#keys[slot * 4]!);
   /** Sequence numbers: the ring holds [#tail, #head), sequence n in slot n % #slots. */
   #head = 0;
   #tail = 0;
@@ -128,10 +128,7 @@ class VerdictTable {
     this.#slots = slots;
     this.#keys = new Int32Array(slots * 4);
     this.#verdicts = new Float64Array(slots).fill(NaN);
-    let n = 4;
-    while (n < slots * 2) n *= 2;
-    this.#index = new Int32Array(n);
-    this.#mask = n - 1;
+    this.#index.reset(slots);
     this.#head = 0;
     this.#tail = 0;
     this.#live = 0;
@@ -154,39 +151,25 @@ class VerdictTable {
   #put(slot: number, key: Int32Array, verdict: number): void {
     this.#keys.set(key, slot * 4);
     this.#verdicts[slot] = verdict;
-    let i = key[0]! & this.#mask;
-    while (this.#index[i] !== 0) i = (i + 1) & this.#mask;
-    this.#index[i] = slot + 1;
+    this.#index.insert(slot);
     this.#live++;
   }
 
   #find(key: Int32Array): number {
     const keys = this.#keys;
+    const { table, mask } = this.#index;
     const [k0, k1, k2, k3] = [key[0]!, key[1]!, key[2]!, key[3]!];
-    for (let i = k0 & this.#mask; ; i = (i + 1) & this.#mask) {
-      const entry = this.#index[i]!;
+    for (let i = k0 & mask; ; i = (i + 1) & mask) {
+      const entry = table[i]!;
       if (entry === 0) return -1;
       const o = (entry - 1) * 4;
       if (keys[o] === k0 && keys[o + 1] === k1 && keys[o + 2] === k2 && keys[o + 3] === k3) return entry - 1;
     }
   }
 
-  /** Takes `slot` out of the index (shifting later entries of its probe run back) and marks it removed. */
+  /** Takes `slot` out of the index and marks it removed. */
   #remove(slot: number): void {
-    const index = this.#index;
-    const mask = this.#mask;
-    let i = this.#keys[slot * 4]! & mask;
-    while (index[i] !== slot + 1) i = (i + 1) & mask;
-    for (let j = (i + 1) & mask; index[j] !== 0; j = (j + 1) & mask) {
-      const home = this.#keys[(index[j]! - 1) * 4]! & mask;
-      // The entry at j may move back to the hole at i unless its home lies cyclically in (i, j].
-      const stays = i <= j ? home > i && home <= j : home > i || home <= j;
-      if (!stays) {
-        index[i] = index[j]!;
-        i = j;
-      }
-    }
-    index[i] = 0;
+    this.#index.delete(slot);
     this.#verdicts[slot] = NaN;
     this.#live--;
   }

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { SlotIndex } from './slot-index.ts';
 
 /**
  * What to do with a request according to the duplicate cache (RFC 5080 §2.2.2): process it, drop it because the
@@ -80,9 +81,7 @@ export class ReplyCache {
   #keys = new Uint8Array(0);
   #replyAt = new Float64Array(0);
   #replyLength = new Uint16Array(0);
-  // The index: slot + 1, 0 when free.
-  #index = new Int32Array(0);
-  #mask = 0;
+  readonly #index = new SlotIndex((slot) => this.#hash[slot]!);
   // The reply ring; positions are absolute (a JS number counts past 2^53 bytes only after centuries).
   #log = new Uint8Array(0);
   #logAt = 0;
@@ -134,16 +133,15 @@ export class ReplyCache {
     const length = this.#keyOf(address, port, request);
     if (length < 0) return NEW; // shorter than a RADIUS header: nothing to key (the decoder drops it)
     const hash = this.#hashOf(length);
-    const at = this.#find(hash, length);
-    if (at >= 0) {
-      const slot = (this.#index[at] as number) - 1;
+    const slot = this.#find(hash, length);
+    if (slot >= 0) {
       if (!this.#expired(slot, nowMs)) {
         if (this.#state[slot] === RUNNING) return IN_PROGRESS;
         const from = this.#replyAt[slot] as number;
         const start = from % this.#log.length;
         return { kind: 'replay', reply: Buffer.from(this.#log.subarray(start, start + (this.#replyLength[slot] as number))) };
       }
-      this.#remove(slot, at);
+      this.#remove(slot);
     }
     this.#trim(nowMs, 2);
     this.#insert(hash, length, RUNNING, nowMs);
@@ -155,13 +153,13 @@ export class ReplyCache {
     const length = this.#keyOf(address, port, request);
     if (length < 0) return;
     const hash = this.#hashOf(length);
-    const at = this.#find(hash, length);
+    const found = this.#find(hash, length);
     if (reply.length > this.#log.length || reply.length > 0xffff) {
-      if (at >= 0) this.#remove((this.#index[at] as number) - 1, at);
+      if (found >= 0) this.#remove(found);
       return;
     }
     // Evicted meanwhile (a full cache): stored again, so the retransmission still gets this reply.
-    const slot = at >= 0 ? (this.#index[at] as number) - 1 : this.#insert(hash, length, DONE, nowMs);
+    const slot = found >= 0 ? found : this.#insert(hash, length, DONE, nowMs);
     const size = this.#log.length;
     if ((this.#logAt % size) + reply.length > size) this.#logAt += size - (this.#logAt % size);
     this.#log.set(reply, this.#logAt % size);
@@ -176,8 +174,8 @@ export class ReplyCache {
   abandon(address: string, port: number, request: Uint8Array): void {
     const length = this.#keyOf(address, port, request);
     if (length < 0) return;
-    const at = this.#find(this.#hashOf(length), length);
-    if (at >= 0) this.#remove((this.#index[at] as number) - 1, at);
+    const slot = this.#find(this.#hashOf(length), length);
+    if (slot >= 0) this.#remove(slot);
   }
 
   /**
@@ -195,7 +193,7 @@ export class ReplyCache {
       const slot = this.#tail % this.#capacity;
       if (this.#state[slot] !== EMPTY && this.#seq[slot] === this.#tail) {
         if (!this.#expired(slot, nowMs)) break;
-        this.#remove(slot, this.#positionOf(slot));
+        this.#remove(slot);
         removed++;
       }
       this.#tail++;
@@ -274,31 +272,22 @@ export class ReplyCache {
     return h | 0;
   }
 
-  /** The index position holding the scratch key, or -1. */
+  /** The slot holding the scratch key, or -1. */
   #find(hash: number, length: number): number {
-    const index = this.#index;
+    const { table, mask } = this.#index;
     const keys = this.#keys;
     const key = this.#scratch;
-    let at = hash & this.#mask;
-    for (;;) {
-      const entry = index[at] as number;
+    for (let at = hash & mask; ; at = (at + 1) & mask) {
+      const entry = table[at] as number;
       if (entry === 0) return -1;
       const slot = entry - 1;
       if (this.#hash[slot] === hash) {
         const base = slot * KEY_BYTES;
         let i = 0;
         while (i < length && keys[base + i] === key[i]) i++;
-        if (i === length) return at;
+        if (i === length) return slot;
       }
-      at = (at + 1) & this.#mask;
     }
-  }
-
-  /** The index position of an occupied slot. */
-  #positionOf(slot: number): number {
-    let at = (this.#hash[slot] as number) & this.#mask;
-    while (this.#index[at] !== slot + 1) at = (at + 1) & this.#mask;
-    return at;
   }
 
   /** Takes the next slot of the ring for the scratch key (evicting what it held) and indexes it. */
@@ -310,7 +299,7 @@ export class ReplyCache {
     }
     if (this.#state[slot] !== EMPTY) {
       if (!this.#expired(slot, nowMs)) this.#evictions++;
-      this.#remove(slot, this.#positionOf(slot));
+      this.#remove(slot);
     }
     const keys = this.#keys;
     const key = this.#scratch;
@@ -322,9 +311,7 @@ export class ReplyCache {
     this.#touched[slot] = nowMs;
     this.#hash[slot] = hash;
     this.#replyAt[slot] = -Infinity;
-    let at = hash & this.#mask;
-    while (this.#index[at] !== 0) at = (at + 1) & this.#mask;
-    this.#index[at] = slot + 1;
+    this.#index.insert(slot);
     this.#size++;
     return slot;
   }
@@ -354,10 +341,7 @@ export class ReplyCache {
     this.#keys = new Uint8Array(capacity * KEY_BYTES);
     this.#replyAt = new Float64Array(capacity);
     this.#replyLength = new Uint16Array(capacity);
-    let table = 16;
-    while (table < capacity * 2) table *= 2;
-    this.#index = new Int32Array(table);
-    this.#mask = table - 1;
+    this.#index.reset(capacity);
     const logBytes = this.#fixedReplyBytes ?? Math.max(65_536, capacity * REPLY_BYTES_PER_ENTRY);
     if (logBytes !== was.log.length) {
       this.#log = new Uint8Array(logBytes);
@@ -381,35 +365,14 @@ export class ReplyCache {
       this.#replyAt[to] = was.replyAt[from] as number;
       this.#replyLength[to] = was.replyLength[from] as number;
       this.#keys.set(was.keys.subarray(from * KEY_BYTES, (from + 1) * KEY_BYTES), to * KEY_BYTES);
-      let at = (was.hash[from] as number) & this.#mask;
-      while (this.#index[at] !== 0) at = (at + 1) & this.#mask;
-      this.#index[at] = to + 1;
+      this.#index.insert(to);
     }
   }
 
-  /** Frees a slot and its index position `at`, shifting back the entries that probed past it. */
-  #remove(slot: number, at: number): void {
+  /** Frees a slot and takes it out of the index. */
+  #remove(slot: number): void {
     this.#state[slot] = EMPTY;
     this.#size--;
-    const index = this.#index;
-    const mask = this.#mask;
-    let hole = at;
-    let next = at;
-    for (;;) {
-      index[hole] = 0;
-      for (;;) {
-        next = (next + 1) & mask;
-        const entry = index[next] as number;
-        if (entry === 0) return;
-        const home = (this.#hash[entry - 1] as number) & mask;
-        // The entry may move into the hole unless its home lies cyclically in (hole, next].
-        const stays = hole <= next ? hole < home && home <= next : hole < home || home <= next;
-        if (!stays) {
-          index[hole] = entry;
-          hole = next;
-          break;
-        }
-      }
-    }
+    this.#index.delete(slot);
   }
 }
