@@ -317,6 +317,7 @@ async function serviceMetrics(apiUrl: string): Promise<string> {
   return [
     ...pick(/^radius_auth_decisions_total\{path="(\w+)"\} (\S+)$/gm).map((x) => `decided_${x}`),
     ...pick(/^radius_dropped_total\{reason="(\w+)"\} (\S+)$/gm).map((x) => `dropped_${x}`),
+    ...pick(/^radius_password_verifications_total\{result="(\w+)"\} (\S+)$/gm).map((x) => `argon2_${x}`),
     ...pick(/^radius_acct_batch_size_(sum|count) (\S+)$/gm).map((x) => `acct_batch_${x}`),
     ...pick(/^radius_acct_commit_seconds_(sum|count) (\S+)$/gm).map((x) => `acct_commit_seconds_${x}`),
     ...pick(/^nodejs_eventloop_lag_(p99|max)_seconds (\S+)$/gm).map((x) => `eventloop_lag_${x}s`),

@@ -409,7 +409,8 @@ static sbuf samples[5];
 static int nsamples;
 static uint8_t *accepted, *unanswered; /* by account, 1..accounts */
 static int64_t t0, deadline;
-/* LOADGEN_TRACE=PREFIX: one file per run, PREFIX-<tag>-<kind>, with a line per answered request, "<sent ms after start> <latency ms>", to see when the tail happens. */
+/* LOADGEN_TRACE=PREFIX: one file per run, PREFIX-<tag>-<kind>, with a line per answered request, "<sent ms after start> <latency ms> <case>",
+ * to see when the tail happens and on which path: case w = wrong password, r = other reject (arrears), a = accept, t = accounting. */
 static FILE *trace;
 static uint32_t warm_cursor, session_seq;
 static int active_workers;
@@ -723,6 +724,10 @@ static int answers(const uint8_t auth[16], const uint8_t *r, size_t n) {
 }
 
 static const char *case_kind(const slot_t *sl) { return sl->wrong ? "wrong password" : sl->office ? "office" : "dorm"; }
+static char trace_kind(const slot_t *sl, uint8_t code) {
+  if (sl->code != ACCESS_REQUEST) return 't';
+  return sl->wrong ? 'w' : code == ACCESS_REJECT ? 'r' : 'a';
+}
 
 /* checkAuthReply() of load-generator.ts; its sample text. */
 static void check_auth(const slot_t *sl, uint8_t code, const uint8_t *msg, size_t msg_len, const uint8_t *to, size_t to_len) {
@@ -775,7 +780,7 @@ static void complete(int sock, uint8_t id, const uint8_t *r, size_t n, int64_t n
     if (!done.warm) {
       answered++;
       dpush(&latencies, (double)(now - done.sent_ns) / 1e6);
-      if (trace) fprintf(trace, "%.3f %.3f\n", (double)(done.sent_ns - t0) / 1e6, (double)(now - done.sent_ns) / 1e6);
+      if (trace) fprintf(trace, "%.3f %.3f %c\n", (double)(done.sent_ns - t0) / 1e6, (double)(now - done.sent_ns) / 1e6, trace_kind(&done, r[0]));
     }
     problem = verify(&done, r, n, &msg, &msg_len, &to, &to_len);
     if (problem) invalid_replies++;
