@@ -86,7 +86,7 @@ if (flags.help) {
       '  --max N                requests per phase at most (1000000)',
       '  --peer-threads T       FreeRADIUS worker threads = rlm_sql connections (32)',
       '  --peer-hash H          peer credential: ssha256 | crypt (SHA-512 crypt) | cleartext (ssha256)',
-      '  --kdf-memory-kib K     argon2id memory cost of our accounts\' hash (1024; production uses 19456)',
+      '  --kdf-memory-kib K     argon2id memory cost of our accounts\' hash (1024; production uses 7168)',
       '  --generator c|node     load generator: c = bench/loadgen/loadgen.c, a small fraction of a core (default);',
       '                         node = bench/load-generator.ts, the generator of the earlier recorded runs',
       '',

@@ -22,13 +22,13 @@ import { startCommand } from './start-command.ts';
  * The service runs as `npm start` runs it: the node flags and environment (MALLOC_*) of package.json's
  * start script (bench/start-command.ts). Most accounts have a cheap argon2id hash (1 MiB) so 50k cold
  * logins take minutes, not an hour; the first `--production-hashes` accounts, which log in first, have
- * the production one (19 MiB, src/billing/password.ts), so the allocator sees the 19 MiB blocks the
- * verifications of a real server allocate. Also prints where the memory is (the service's own
+ * the production one (src/billing/password.ts), so the allocator sees the blocks the verifications of a
+ * real server allocate. Also prints where the memory is (the service's own
  * /metrics: V8 heap used/committed per space, external memory) and the peak RSS of the whole run
  * (VmHWM: start, account view load, logins); `--node-arg` passes a V8/Node flag to the service (to try
  * one), `--snapshot` writes a heap snapshot of the service at the end of the run to FILE (via --heapsnapshot-signal).
- * The verdict is on the RSS right after the logins ("loaded"): V8 has not yet collected the garbage of the
- * storm then. `--settle-seconds` also reports the RSS that long after, with no traffic: by then V8's memory
+ * The verdict is on the RSS right after the logins ("loaded"), when V8 has not yet collected the garbage of
+ * the storm, and on the peak of the whole run (VmHWM), which the argon2 verifications of the storm set. `--settle-seconds` also reports the RSS that long after, with no traffic: by then V8's memory
  * reducer (which starts 8 s after allocation slows) has usually shrunk the heap, as it does once traffic slows.
  */
 const { values } = parseArgs({
@@ -232,10 +232,11 @@ try {
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   if (errors > 0 || online.rows[0]!.n !== sessions) failed = true;
-  const met = mb(rss) <= TARGET_MB;
+  // "Stays <= 150 MB": the peak of the whole run counts, not only the RSS once the logins are done.
+  const met = mb(rss) <= TARGET_MB && mb(peakRss) <= TARGET_MB;
   process.stdout.write(
-    `loaded RSS ${mb(rss).toFixed(1)} MB (${rss.toFixed(1)} MiB); peak ${mb(peakRss).toFixed(1)} MB; ` +
-      `target <= ${TARGET_MB} MB (${((TARGET_MB * 1e6) / MIB).toFixed(1)} MiB): ${met ? 'met' : 'NOT met'}\n`,
+    `loaded RSS ${mb(rss).toFixed(1)} MB (${rss.toFixed(1)} MiB); peak ${mb(peakRss).toFixed(1)} MB (${peakRss.toFixed(1)} MiB); ` +
+      `target <= ${TARGET_MB} MB (${((TARGET_MB * 1e6) / MIB).toFixed(1)} MiB) loaded and at the peak: ${met ? 'met' : 'NOT met'}\n`,
   );
   if (!met) failed = true;
 } finally {

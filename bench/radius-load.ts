@@ -352,7 +352,7 @@ async function orchestrate(mode: 'auth' | 'acct', values: Record<string, string>
   }, 600_000);
   try {
     await migrateToLatest(db);
-    // The KDF cost is the argon2 one password.ts uses, except memory: 10k cold verifications at 19 MiB
+    // The KDF cost is the argon2 one password.ts uses, except memory: 10k cold verifications at the production cost
     // would take minutes on two cores; the measured phases are served from the credential cache anyway.
     const passwordHash = await hash(PASSWORD, { algorithm: 2, memoryCost: 1024, timeCost: 2, parallelism: 1 });
     const t0 = performance.now();

@@ -21,8 +21,9 @@ export interface CredentialCacheOptions {
   readonly maxPending?: number;
   /**
    * Verifications run at once (argon2 runs on libuv's thread pool); default the number of CPUs the
-   * process may use. Each production verification holds 19 MiB while it runs, so more at once than
-   * there are cores raises peak RSS by 19 MiB each without verifying any faster.
+   * process may use. Each verification holds its hash's memory cost (7 MiB for hashes made by
+   * src/billing/password.ts) while it runs, so more at once than there are cores raises peak RSS by
+   * that much each without verifying any faster.
    */
   readonly concurrency?: number;
 }

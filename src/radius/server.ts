@@ -39,7 +39,7 @@ export interface RadiusServerOptions {
   readonly staleIntervals: number;
   readonly defaultInterimSeconds: number;
   readonly credentialKey: Buffer | null;
-  /** argon2 verifications run at once; default the number of CPUs (each holds 19 MiB while it runs). */
+  /** argon2 verifications run at once; default the number of CPUs (each holds its hash's memory cost while it runs). */
   readonly passwordVerifyConcurrency?: number | null;
   /** How often stale sessions are swept; default 60 s. */
   readonly sweepIntervalMs?: number;

@@ -139,7 +139,7 @@ describe('CredentialCache', () => {
     expect(peak).toBe(3);
   });
 
-  it('runs as many verifications at once as the process has CPUs unless told otherwise (each holds 19 MiB)', async () => {
+  it('runs as many verifications at once as the process has CPUs unless told otherwise (each holds its memory cost)', async () => {
     let running = 0;
     let peak = 0;
     const cache = new CredentialCache(async () => {
