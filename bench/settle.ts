@@ -16,6 +16,8 @@ const { values } = parseArgs({
   options: { cycles: { type: 'string', default: '100000' }, batch: { type: 'string', default: '5000' }, concurrency: { type: 'string', default: '2' } },
 });
 const n = Number(values.cycles);
+const TARGET_CYCLES = 1_000_000;
+const TARGET_SECONDS = 60;
 const batch = Number(values.batch);
 const concurrency = Number(values.concurrency);
 if (!Number.isSafeInteger(n) || n <= 0) throw new Error('--cycles must be a positive integer');
@@ -69,6 +71,10 @@ try {
     `settleDue: ${seconds.toFixed(2)} s total, ${Math.round(report.settled / seconds)} settled/s`,
     `bench process RSS: ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB (before ${Math.round(rssBefore / 2 ** 20)} MiB)`,
     formatAudit(audit),
+    // Issue 5: 1,000,000 due cycles in <= 60 s, i.e. at least 16,667 settled/s at any size.
+    `target 1,000,000 cycles in <= 60 s (>= ${Math.ceil(TARGET_CYCLES / TARGET_SECONDS)} settled/s): ` +
+      `${report.settled / seconds >= TARGET_CYCLES / TARGET_SECONDS ? 'met' : 'NOT met'}` +
+      (n === TARGET_CYCLES ? '' : ` (at ${n} cycles; ${((seconds * TARGET_CYCLES) / n).toFixed(1)} s for 1,000,000 at this rate)`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   if (report.settled !== n || !audit.ok) {
