@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
  *                                                         p99 <= 10 ms at 80 % of peak
  *   memory   npm run bench:memory                         <= 150 MB RSS, 100k accounts, 50k sessions online
  * Each one's own output goes through as it runs; a summary of their verdict lines closes the run. Exits
- * non-zero when a benchmark failed or a target was not met. Takes about 10-15 minutes on 2 cores.
+ * non-zero when a benchmark failed or a target was not met. Takes 8-15 minutes on 2 cores.
  */
 const BENCHES = {
   settle: ['bench/settle.ts', '--cycles', '1000000'],
