@@ -331,7 +331,11 @@ export class RadiusServer {
    */
   #enqueue(port: Port, socket: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const at = performance.now();
-    if (this.#queue.length - this.#queueHead >= (this.o.maxQueued ?? MAX_QUEUED)) return this.#drop('overload', msg.length > 0 ? msg[0] : undefined);
+    const queued = this.#queue.length - this.#queueHead;
+    if (queued >= (this.o.maxQueued ?? MAX_QUEUED)) {
+      this.#warn('queue_full', { port, queued }, 'overloaded: read queue full, datagram dropped');
+      return this.#drop('overload', msg.length > 0 ? msg[0] : undefined);
+    }
     this.#queue.push({ port, socket, msg, rinfo, at });
     if (!this.#draining) {
       this.#draining = true;

@@ -1,4 +1,5 @@
 import dgram from 'node:dgram';
+import { Writable } from 'node:stream';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +20,7 @@ const MAX_QUEUED = 8;
 let t: TestDatabase;
 let radius: RadiusService;
 const registry = new Registry();
+const logLines: string[] = [];
 
 beforeAll(async () => {
   t = await createTestDatabase();
@@ -30,7 +32,15 @@ beforeAll(async () => {
     db: t.db,
     databaseUrl: t.url,
     billing,
-    log: pino({ level: 'silent' }),
+    log: pino(
+      { level: 'info' },
+      new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          logLines.push(chunk.toString());
+          cb();
+        },
+      }),
+    ),
     registry,
     verifyPassword,
     dictionary,
@@ -67,6 +77,10 @@ describe('the queue between reading datagrams and handling them', () => {
     const dropped = (await metric('radius_dropped_total', 'reason="overload"')) - droppedBefore;
     expect(dropped).toBeGreaterThan(0);
     expect(answered.size + dropped).toBe(200);
+    // Said once for the burst (at most once per 10 s), not once per dropped datagram.
+    const warnings = logLines.filter((l) => l.includes('read queue full'));
+    expect(warnings).toHaveLength(1);
+    expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 40, kind: 'queue_full', port: 'auth' });
 
     // The NAS retransmits what went unanswered, a few at a time: every one is answered.
     const missing = Array.from({ length: 200 }, (_, id) => id).filter((id) => !answered.has(id));
