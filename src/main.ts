@@ -8,7 +8,7 @@ import { SimulatedClock, systemClock, type Clock } from './clock.ts';
 import { ConfigError, credentialKeyBytes, loadConfig, type Config } from './config.ts';
 import { migrateToLatest, migrationsApplied } from './db/migrate.ts';
 import { openDatabase, type DatabaseHandle } from './db/open.ts';
-import { verifyPassword } from './billing/password.ts';
+import { hashPassword, needsRehash, verifyPassword } from './billing/password.ts';
 import { createLogger } from './log.ts';
 import { sealCredential } from './radius/credential.ts';
 import { startRadius, type RadiusService } from './radius/server.ts';
@@ -87,6 +87,7 @@ export async function start(config: Config, opts: { log?: Logger } = {}): Promis
       log: log.child({ module: 'radius' }),
       registry: metrics,
       verifyPassword,
+      rehash: { needed: needsRehash, hash: hashPassword },
     });
     closers.push(() => radius.close());
     const disconnector = radius.disconnector;

@@ -21,3 +21,16 @@ export async function verifyPassword(passwordHash: string, password: string): Pr
     return false;
   }
 }
+
+const PHC_PARAMS = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/;
+
+/**
+ * Whether a stored hash should be replaced by one of hashPassword's after the next successful login:
+ * anything but argon2id v19 with exactly this service's cost (an earlier profile, an imported hash).
+ * Replacing it needs the plaintext, so only a login that just verified the password can do it.
+ */
+export function needsRehash(passwordHash: string): boolean {
+  const m = PHC_PARAMS.exec(passwordHash);
+  if (m === null) return true;
+  return Number(m[1]) !== PASSWORD_HASH_OPTIONS.memoryCost || Number(m[2]) !== PASSWORD_HASH_OPTIONS.timeCost || Number(m[3]) !== PASSWORD_HASH_OPTIONS.parallelism;
+}

@@ -6,7 +6,7 @@ import { isAppError } from '../errors.ts';
 import { AccountReader, type AccountView, type ViewAccount } from './account-view.ts';
 import type { AttributeInput } from './attributes.ts';
 import { CredentialCache, VerifyOverloadError } from './auth-cache.ts';
-import { openCredential, storeChapCredential } from './credential.ts';
+import { openCredential, replacePasswordHash, storeChapCredential } from './credential.ts';
 import type { RejectReason, RadiusMetrics } from './metrics.ts';
 import { areaOf, type NasEntry } from './nas-table.ts';
 import { verifyChapPassword, type RadiusPacket } from './packet.ts';
@@ -102,6 +102,11 @@ export interface AuthDeps {
   readonly metrics: RadiusMetrics;
   readonly log: Logger;
   readonly now: () => Date;
+  /**
+   * Upgrades a stored hash after a login verified its password: `needed` says whether a hash should be
+   * replaced, `hash` makes the new one. Unset: hashes are left as they are.
+   */
+  readonly rehash?: { readonly needed: (passwordHash: string) => boolean; readonly hash: (password: string) => Promise<string> };
   /** DB-bound decisions in progress at most before new ones are dropped as overload. */
   readonly maxDbInFlight?: number;
 }
@@ -120,6 +125,7 @@ type Credential = { readonly kind: 'pap'; readonly password: string } | { readon
 
 export class Authenticator {
   #dbInFlight = 0;
+  #rehashing = false;
   readonly #learned = new Set<string>();
   readonly #memory: { inc(): void };
   readonly #db: { inc(): void };
@@ -242,8 +248,36 @@ export class Authenticator {
       if (e instanceof VerifyOverloadError) throw new AuthUnavailableError('overload', e);
       throw e;
     }
-    if (ok) this.#learnChap(account, password);
+    if (ok) {
+      if (this.deps.rehash?.needed(account.passwordHash)) this.#rehash(account, password);
+      else this.#learnChap(account, password);
+    }
     return ok;
+  }
+
+  /**
+   * Replaces the account's hash (an earlier argon2 cost, or an imported one) by one at the service's
+   * cost, in the background: every cold login of the account would otherwise hold the old hash's memory
+   * cost while it verifies. One at a time, so a storm of such logins costs one extra hash's memory;
+   * the logins it skips upgrade on a later login. The CHAP credential is sealed again for the new hash.
+   */
+  #rehash(account: ViewAccount, password: string): void {
+    const { rehash, db, credentialKey, metrics, log } = this.deps;
+    if (rehash === undefined || this.#rehashing) return;
+    this.#rehashing = true;
+    rehash
+      .hash(password)
+      .then((newHash) => replacePasswordHash(db, credentialKey, account.id, account.passwordHash, newHash, password))
+      .then(
+        (replaced) => metrics.passwordRehashes.labels(replaced ? 'done' : 'changed').inc(),
+        (err: unknown) => {
+          metrics.passwordRehashes.labels('failed').inc();
+          log.warn({ err, accountId: account.id }, 'upgrading the password hash failed');
+        },
+      )
+      .finally(() => {
+        this.#rehashing = false;
+      });
   }
 
   /** With CREDENTIAL_KEY set, a PAP login seals the password so the account can also use CHAP. */

@@ -56,3 +56,26 @@ export async function storeChapCredential(
     .executeTakeFirst();
   return r.numUpdatedRows === 1n;
 }
+
+/**
+ * Replaces an account's password hash by `newHash` of the same password (a re-hash to the service's
+ * current argon2 cost after a login verified `password`), only while the stored hash is still `oldHash`:
+ * a password change in between wins. The CHAP credential is sealed against the hash, so it is sealed
+ * again for `newHash` (or cleared without a key: the old seal could not be opened any more).
+ */
+export async function replacePasswordHash(
+  db: Kysely<Database>,
+  key: Buffer | null,
+  accountId: number,
+  oldHash: string,
+  newHash: string,
+  password: string,
+): Promise<boolean> {
+  const r = await db
+    .updateTable('accounts')
+    .set({ password_hash: newHash, chap_credential: key === null ? null : sealCredential(key, accountId, newHash, password) })
+    .where('id', '=', accountId)
+    .where('password_hash', '=', oldHash)
+    .executeTakeFirst();
+  return r.numUpdatedRows === 1n;
+}

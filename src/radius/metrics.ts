@@ -28,6 +28,8 @@ export interface RadiusMetrics {
   readonly authPath: HotCounter<'path'>;
   /** argon2 verifications actually run (cache misses). */
   readonly passwordVerifications: Counter<'result'>;
+  /** Stored hashes replaced by the current argon2 cost after a login: done, or skipped (changed meanwhile, failed). */
+  readonly passwordRehashes: Counter<'result'>;
   readonly disconnects: Counter<'outcome'>;
   /** Accounting records per group-commit transaction. */
   readonly acctBatchSize: Histogram<string>;
@@ -137,6 +139,9 @@ export function createRadiusMetrics(registry: Registry): RadiusMetrics {
     ),
     passwordVerifications: reuse(registry, 'radius_password_verifications_total', () =>
       new Counter({ name: 'radius_password_verifications_total', help: 'argon2 verifications run (credential cache misses)', labelNames: ['result'] as const, registers }),
+    ),
+    passwordRehashes: reuse(registry, 'radius_password_rehashes_total', () =>
+      new Counter({ name: 'radius_password_rehashes_total', help: 'Password hashes upgraded to the current argon2 cost after a login, by result', labelNames: ['result'] as const, registers }),
     ),
     disconnects: reuse(registry, 'radius_disconnects_total', () =>
       new Counter({ name: 'radius_disconnects_total', help: 'RFC 5176 Disconnect-Requests by outcome', labelNames: ['outcome'] as const, registers }),

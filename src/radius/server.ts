@@ -10,7 +10,7 @@ import type { Database } from '../db/schema.ts';
 import { isAppError } from '../errors.ts';
 import { AccountingWriter, closeStaleSessions, isDataError, planAccounting } from './accounting.ts';
 import { AccountView } from './account-view.ts';
-import { Authenticator, AuthUnavailableError, replyAttributes } from './auth.ts';
+import { Authenticator, AuthUnavailableError, replyAttributes, type AuthDeps } from './auth.ts';
 import { CredentialCache } from './auth-cache.ts';
 import { DbListener } from './db-listener.ts';
 import { loadDictionary, type Dictionary } from './dictionary.ts';
@@ -32,6 +32,8 @@ export interface RadiusServerOptions {
   readonly log: Logger;
   readonly metrics: RadiusMetrics;
   readonly verifyPassword: (passwordHash: string, password: string) => Promise<boolean>;
+  /** Upgrades stored hashes to the current argon2 cost after a login (see Authenticator); unset: never. */
+  readonly rehash?: AuthDeps['rehash'];
   readonly host: string;
   readonly authPort: number;
   readonly acctPort: number;
@@ -129,6 +131,7 @@ export class RadiusServer {
       metrics: o.metrics,
       log: o.log,
       now: () => o.billing.clock.now(),
+      ...(o.rehash ? { rehash: o.rehash } : {}),
     });
     this.#writer = new AccountingWriter(o.db, {
       onCommit: (size, closed, ms) => {
@@ -540,6 +543,7 @@ export async function startRadius(o: {
   readonly log: Logger;
   readonly registry: Registry;
   readonly verifyPassword: (passwordHash: string, password: string) => Promise<boolean>;
+  readonly rehash?: AuthDeps['rehash'];
   readonly dictionary?: Dictionary;
   readonly disconnectTimeoutsMs?: readonly number[];
   readonly maxQueued?: number;
@@ -555,6 +559,7 @@ export async function startRadius(o: {
     log: o.log,
     metrics,
     verifyPassword: o.verifyPassword,
+    ...(o.rehash ? { rehash: o.rehash } : {}),
     host: o.config.host,
     authPort: o.config.authPort,
     acctPort: o.config.acctPort,

@@ -1,12 +1,13 @@
 import dgram from 'node:dgram';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashPassword } from '../../../src/billing/password.ts';
+import { hash as argon2Hash } from '@node-rs/argon2';
+import { hashPassword, verifyPassword } from '../../../src/billing/password.ts';
 import { credentialKeyBytes } from '../../../src/config.ts';
 import type { App } from '../../../src/main.ts';
 import { chapPasswordOf, encodeRequest, PacketCode, verifyResponse } from '../../../src/radius/packet.ts';
 import { RadiusClient, RadiusTimeoutError } from '../../../src/radius/client.ts';
-import { storeChapCredential } from '../../../src/radius/credential.ts';
+import { replacePasswordHash, storeChapCredential } from '../../../src/radius/credential.ts';
 import { insertNasClient } from '../../../src/radius/nas-store.ts';
 import type { TestDatabase } from '../../helpers/db.ts';
 import { CREDENTIAL_KEY, dictionary, hasIpv6Loopback, radclient, startTestApp, startTestNas, waitFor } from './helpers.ts';
@@ -209,6 +210,44 @@ describe('Access-Request', () => {
       return x.reply.code === PacketCode.AccessAccept ? x : null;
     }, 3_000, 'CHAP after PAP');
     expect(r.reply.code).toBe(PacketCode.AccessAccept);
+  });
+
+  it('upgrades a hash of another argon2 cost to the current one after a PAP login, keeping PAP and CHAP working', async () => {
+    const username = user('rehash');
+    const legacy = await argon2Hash(PASSWORD, { algorithm: 2, memoryCost: 1024, timeCost: 1, parallelism: 1 });
+    const a = await app.billing.createAccount({ username, kind: 'student', passwordHash: legacy });
+    const storedHash = async () => (await sql<{ h: string }>`SELECT password_hash AS h FROM accounts WHERE id = ${a.id}`.execute(t.db)).rows[0]!.h;
+    expect((await auth([['User-Name', username], ['User-Password', PASSWORD], ['NAS-Port-Id', 'office-1']])).reply.code).toBe(PacketCode.AccessAccept);
+    const upgraded = await waitFor(async () => {
+      const h = await storedHash();
+      return h !== legacy ? h : null;
+    }, 3_000, 'the hash to be upgraded');
+    expect(upgraded).toMatch(/^\$argon2id\$v=19\$m=7168,t=5,p=1\$/);
+    expect(await verifyPassword(upgraded, PASSWORD)).toBe(true);
+    // Once the view has the new hash, the same password still logs in, by PAP and, with the credential sealed again, by CHAP.
+    const challenge = Buffer.alloc(16, 5);
+    const chap = await waitFor(async () => {
+      const x = await auth([['User-Name', username], ['CHAP-Password', chapPasswordOf(4, PASSWORD, challenge)], ['CHAP-Challenge', challenge], ['NAS-Port-Id', 'office-1']]);
+      return x.reply.code === PacketCode.AccessAccept ? x : null;
+    }, 3_000, 'CHAP with the upgraded hash');
+    expect(chap.reply.code).toBe(PacketCode.AccessAccept);
+    expect((await auth([['User-Name', username], ['User-Password', PASSWORD], ['NAS-Port-Id', 'office-1']])).reply.code).toBe(PacketCode.AccessAccept);
+    expect((await auth([['User-Name', username], ['User-Password', 'not-it'], ['NAS-Port-Id', 'office-1']])).reply.code).toBe(PacketCode.AccessReject);
+    // A hash already at the current cost is left alone.
+    const current = await account('current');
+    const before = (await sql<{ h: string }>`SELECT password_hash AS h FROM accounts WHERE id = ${current.id}`.execute(t.db)).rows[0]!.h;
+    expect((await auth([['User-Name', current.username], ['User-Password', PASSWORD], ['NAS-Port-Id', 'office-1']])).reply.code).toBe(PacketCode.AccessAccept);
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await sql<{ h: string }>`SELECT password_hash AS h FROM accounts WHERE id = ${current.id}`.execute(t.db)).rows[0]!.h).toBe(before);
+  });
+
+  it('never lets an upgrade overwrite a password changed since the login that verified the old one', async () => {
+    const a = await account('race');
+    const changed = await hashPassword('Changed-2026');
+    await sql`UPDATE accounts SET password_hash = ${changed} WHERE id = ${a.id}`.execute(t.db);
+    const key = credentialKeyBytes(CREDENTIAL_KEY)!;
+    expect(await replacePasswordHash(t.db, key, a.id, hash, await hashPassword(PASSWORD), PASSWORD)).toBe(false);
+    expect((await sql<{ h: string }>`SELECT password_hash AS h FROM accounts WHERE id = ${a.id}`.execute(t.db)).rows[0]!.h).toBe(changed);
   });
 
   it('puts Message-Authenticator first in every reply', async () => {
