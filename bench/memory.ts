@@ -111,7 +111,9 @@ try {
   const start = startCommand();
   const nodeArgs = [...start.nodeArgs, ...values['node-arg'], ...(values.snapshot ? ['--heapsnapshot-signal=SIGUSR2'] : [])];
   server = spawn(process.execPath, [...nodeArgs, path.join(here, '..', 'dist', 'main.js')], {
-    env: { ...process.env, ...start.env, DATABASE_URL: target.url, RADIUS_AUTH_PORT: '0', RADIUS_ACCT_PORT: '0', API_PORT: '0', LOG_LEVEL: 'info', ADMIN_TOKEN: 'bench-memory-admin-token' },
+    env: { ...process.env, ...start.env, DATABASE_URL: target.url, RADIUS_AUTH_PORT: '0', RADIUS_ACCT_PORT: '0', API_PORT: '0', LOG_LEVEL: 'info', ADMIN_TOKEN: 'bench-memory-admin-token',
+      // The cheap hashes stand in for production ones, which the service would not re-hash.
+      PASSWORD_REHASH: 'off' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let apiUrl = '';

@@ -63,6 +63,10 @@ const envSchema = z.object({
   ACCT_STALE_INTERVALS: z.coerce.number().int().min(1).max(100).default(3),
   ACCT_DEFAULT_INTERIM_SECONDS: z.coerce.number().int().min(60).max(86_400).default(600),
   PASSWORD_VERIFY_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
+  PASSWORD_REHASH: z
+    .enum(['on', 'off', 'true', 'false', '1', '0'], { message: 'must be on or off' })
+    .default('on')
+    .transform((v) => v === 'on' || v === 'true' || v === '1'),
   CREDENTIAL_KEY: z
     .string()
     .trim()
@@ -106,6 +110,8 @@ export interface Config {
     readonly credentialKey: string | null;
     /** PASSWORD_VERIFY_CONCURRENCY: argon2 verifications at once; null = the number of CPUs. */
     readonly passwordVerifyConcurrency?: number | null;
+    /** PASSWORD_REHASH: upgrade hashes of another argon2 cost after a login; default on. */
+    readonly passwordRehash?: boolean;
   };
   readonly api: { readonly host: string; readonly port: number; readonly adminToken: string | null };
   readonly logLevel: (typeof logLevels)[number];
@@ -166,6 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       defaultInterimSeconds: e.ACCT_DEFAULT_INTERIM_SECONDS,
       credentialKey: e.CREDENTIAL_KEY,
       passwordVerifyConcurrency: e.PASSWORD_VERIFY_CONCURRENCY ?? null,
+      passwordRehash: e.PASSWORD_REHASH,
     },
     api: { host: e.API_HOST, port: e.API_PORT, adminToken: e.ADMIN_TOKEN },
     logLevel: e.LOG_LEVEL,

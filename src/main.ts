@@ -87,7 +87,7 @@ export async function start(config: Config, opts: { log?: Logger } = {}): Promis
       log: log.child({ module: 'radius' }),
       registry: metrics,
       verifyPassword,
-      rehash: { needed: needsRehash, hash: hashPassword },
+      ...(config.radius.passwordRehash === false ? {} : { rehash: { needed: needsRehash, hash: hashPassword } }),
     });
     closers.push(() => radius.close());
     const disconnector = radius.disconnector;

@@ -29,6 +29,10 @@ describe('configuration from the environment', () => {
     expect(loadConfig({ PASSWORD_VERIFY_CONCURRENCY: '1' }).radius.passwordVerifyConcurrency).toBe(1);
     expect(() => loadConfig({ PASSWORD_VERIFY_CONCURRENCY: '0' })).toThrow(ConfigError);
     expect(() => loadConfig({ PASSWORD_VERIFY_CONCURRENCY: '1.5' })).toThrow(ConfigError);
+    expect(loadConfig({}).radius.passwordRehash).toBe(true);
+    expect(loadConfig({ PASSWORD_REHASH: 'off' }).radius.passwordRehash).toBe(false);
+    expect(loadConfig({ PASSWORD_REHASH: 'on' }).radius.passwordRehash).toBe(true);
+    expect(() => loadConfig({ PASSWORD_REHASH: 'sometimes' })).toThrow(ConfigError);
   });
 
   it('treats an empty variable as unset', () => {
