@@ -332,6 +332,9 @@ export class ServiceProcess {
         API_PORT: '0',
         ADMIN_TOKEN,
         LOG_LEVEL: 'warn',
+        // The suite's cheap argon2 hashes (db.ts) stand in for production ones, which would not be re-hashed:
+        // upgrading them would only make every first login cost a production-cost hash and a second check.
+        PASSWORD_REHASH: 'off',
         FAULT_SUITE_PID: String(process.pid),
         ...env,
       },
