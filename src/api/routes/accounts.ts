@@ -36,10 +36,28 @@ import { onlineSessionsOfAccount } from '../session-store.ts';
 export const ARGON2ID_PHC = /^\$argon2id\$v=19\$m=\d{1,7},t=\d{1,3},p=\d{1,3}\$[A-Za-z0-9+/]{11,64}\$[A-Za-z0-9+/]{16,128}$/;
 
 export const Password = z.string().min(6, 'must be at least 6 characters').max(128, 'must be at most 128 characters').describe('Plaintext; hashed with argon2id, never stored or logged');
+/**
+ * The largest argon2 cost a stored hash may carry: libsodium's "sensitive" profile (1 GiB, t=4) and every
+ * common default (PHP, argon2-cffi, libsodium interactive: 64 MiB) fit. Each cold verification holds m KiB
+ * and takes m x t of work, so a larger one could exhaust the server's memory at a login.
+ */
+const MAX_HASH_MEMORY_KIB = 1_048_576;
+const MAX_HASH_TIME = 16;
+const MAX_HASH_PARALLELISM = 16;
+
 export const PasswordHash = z
   .string()
   .regex(ARGON2ID_PHC, 'must be an argon2id hash in PHC form ($argon2id$v=19$m=...,t=...,p=...$salt$hash)')
-  .describe('A pre-computed argon2id PHC string, e.g. migrated from another system');
+  .refine(
+    (h) => {
+      // Not a PHC string at all: the pattern above has said so already.
+      if (!ARGON2ID_PHC.test(h)) return true;
+      const [m, t, p] = (/\$m=(\d+),t=(\d+),p=(\d+)\$/.exec(h) ?? []).slice(1).map(Number);
+      return m! >= 8 && m! <= MAX_HASH_MEMORY_KIB && t! >= 1 && t! <= MAX_HASH_TIME && p! >= 1 && p! <= MAX_HASH_PARALLELISM;
+    },
+    `argon2 cost out of range: m must be 8-${MAX_HASH_MEMORY_KIB} KiB, t 1-${MAX_HASH_TIME}, p 1-${MAX_HASH_PARALLELISM} / 哈希参数超出范围：m 为 8-${MAX_HASH_MEMORY_KIB} KiB，t 为 1-${MAX_HASH_TIME}，p 为 1-${MAX_HASH_PARALLELISM}`,
+  )
+  .describe('A pre-computed argon2id PHC string, e.g. migrated from another system (m <= 1 GiB, t <= 16, p <= 16); upgraded to the service\'s own cost at the first PAP login');
 const DisplayName = z.string().trim().min(1).max(200).describe('The holder’s name, e.g. 张三');
 
 const Credential = z.union([z.strictObject({ password: Password }), z.strictObject({ passwordHash: PasswordHash })]);

@@ -42,6 +42,22 @@ describe('creating accounts', () => {
     expect(r.json().errors.map((e: { path: string }) => e.path).sort()).toEqual(['kind', 'password', 'username']);
   });
 
+  it('takes a hash at any common argon2 cost and refuses one whose cost could exhaust the server at a login', async () => {
+    const salt = 'c29tZXNhbHRzb21lc2FsdA';
+    const digest = 'A'.repeat(43);
+    const phc = (params: string) => `$argon2id$v=19$${params}$${salt}$${digest}`;
+    let n = 0;
+    const create = (passwordHash: string) =>
+      api.app.inject({ method: 'POST', url: '/api/v1/accounts', headers: admin(), payload: { username: `cost${n++}`, kind: 'staff', passwordHash } });
+    // PHP's and argon2-cffi's defaults, libsodium's interactive and sensitive profiles.
+    for (const ok of ['m=65536,t=4,p=1', 'm=65536,t=3,p=4', 'm=65536,t=2,p=1', 'm=1048576,t=4,p=1']) expect((await create(phc(ok))).statusCode).toBe(201);
+    for (const bad of ['m=4194304,t=1,p=1', 'm=9999999,t=3,p=1', 'm=65536,t=200,p=1', 'm=65536,t=2,p=64', 'm=65536,t=0,p=1']) {
+      const r = await create(phc(bad));
+      expect(r.statusCode).toBe(400);
+      expect(r.json().errors).toEqual([expect.objectContaining({ path: 'passwordHash', message: expect.stringMatching(/argon2 cost out of range.*哈希参数超出范围/) })]);
+    }
+  });
+
   it('refuses an account with both a password and a hash, or neither', async () => {
     for (const extra of [{ password: 'abcdef', passwordHash: PHC }, {}]) {
       const r = await api.app.inject({ method: 'POST', url: '/api/v1/accounts', headers: admin(), payload: { username: 'pw1', kind: 'student', ...extra } });
