@@ -249,8 +249,8 @@ export class Authenticator {
       throw e;
     }
     if (ok) {
-      if (this.deps.rehash?.needed(account.passwordHash)) this.#rehash(account, password);
-      else this.#learnChap(account, password);
+      // A re-hash seals the CHAP credential for the new hash; a login it skips learns it for the old one.
+      if (!(this.deps.rehash?.needed(account.passwordHash) && this.#rehash(account, password))) this.#learnChap(account, password);
     }
     return ok;
   }
@@ -260,10 +260,11 @@ export class Authenticator {
    * cost, in the background: every cold login of the account would otherwise hold the old hash's memory
    * cost while it verifies. One at a time, so a storm of such logins costs one extra hash's memory;
    * the logins it skips upgrade on a later login. The CHAP credential is sealed again for the new hash.
+   * False when it did not start (another one is running).
    */
-  #rehash(account: ViewAccount, password: string): void {
+  #rehash(account: ViewAccount, password: string): boolean {
     const { rehash, db, credentialKey, metrics, log } = this.deps;
-    if (rehash === undefined || this.#rehashing) return;
+    if (rehash === undefined || this.#rehashing) return false;
     this.#rehashing = true;
     rehash
       .hash(password)
@@ -278,6 +279,7 @@ export class Authenticator {
       .finally(() => {
         this.#rehashing = false;
       });
+    return true;
   }
 
   /** With CREDENTIAL_KEY set, a PAP login seals the password so the account can also use CHAP. */
