@@ -273,7 +273,9 @@ export class Authenticator {
         (replaced) => metrics.passwordRehashes.labels(replaced ? 'done' : 'changed').inc(),
         (err: unknown) => {
           metrics.passwordRehashes.labels('failed').inc();
-          log.warn({ err, accountId: account.id }, 'upgrading the password hash failed');
+          // The error's message and code only: a database error's detail could quote the values written.
+          const e = err as { message?: unknown; code?: unknown };
+          log.warn({ accountId: account.id, error: String(e?.message ?? err), code: e?.code }, 'upgrading the stored hash failed');
         },
       )
       .finally(() => {
