@@ -10,6 +10,7 @@ import { listNasClients } from '../../../src/radius/nas-store.ts';
 import { startRadius } from '../../../src/radius/server.ts';
 import { newBilling } from '../../helpers/billing.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/db.ts';
+import { testRadiusConfig } from '../../helpers/radius.ts';
 
 let t: TestDatabase;
 let dir: string;
@@ -28,7 +29,7 @@ function file(name: string, content: unknown): string {
   return p;
 }
 
-const config = { host: '127.0.0.1', authPort: 0, acctPort: 0, staleIntervals: 3, defaultInterimSeconds: 600, credentialKey: null };
+const config = testRadiusConfig();
 
 /** What startRadius needs besides its config, on this file's database. */
 async function radiusDeps() {

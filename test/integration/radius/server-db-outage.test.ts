@@ -13,6 +13,7 @@ import { PacketCode } from '../../../src/radius/packet.ts';
 import { startRadius, type RadiusService } from '../../../src/radius/server.ts';
 import { defaultTerms } from '../../helpers/billing.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/db.ts';
+import { testRadiusConfig } from '../../helpers/radius.ts';
 
 /** A TCP proxy in front of PostgreSQL that can cut every connection and refuse new ones: a real outage. */
 async function pgProxy(target: URL) {
@@ -74,7 +75,7 @@ beforeAll(async () => {
   await billing.createAccount({ username: 'outage1', kind: 'student', passwordHash: hash });
   await billing.topUp({ username: 'outage1', channel: 'cash', orderId: 'o1', amountFen: 4000 });
   radius = await startRadius({
-    config: { host: '127.0.0.1', authPort: 0, acctPort: 0, nasClientsFile: null, staleIntervals: 3, defaultInterimSeconds: 600, credentialKey: null },
+    config: testRadiusConfig(),
     db,
     databaseUrl: proxied.toString(),
     billing,

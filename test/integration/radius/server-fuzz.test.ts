@@ -13,6 +13,7 @@ import { decodePacket, encodeRequest, PacketCode, type RequestCode } from '../..
 import { startRadius, type RadiusService } from '../../../src/radius/server.ts';
 import { defaultTerms } from '../../helpers/billing.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/db.ts';
+import { testRadiusConfig } from '../../helpers/radius.ts';
 
 const dictionary = loadDictionary();
 const SECRET = 'fuzz-nas-secret-7f3a';
@@ -39,7 +40,7 @@ beforeAll(async () => {
     },
   });
   radius = await startRadius({
-    config: { host: '::', authPort: 0, acctPort: 0, nasClientsFile: null, staleIntervals: 3, defaultInterimSeconds: 600, credentialKey: null },
+    config: testRadiusConfig('::'),
     db: t.db,
     databaseUrl: t.url,
     billing,

@@ -12,6 +12,7 @@ import { encodeRequest, PacketCode } from '../../../src/radius/packet.ts';
 import { startRadius, type RadiusService } from '../../../src/radius/server.ts';
 import { defaultTerms } from '../../helpers/billing.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/db.ts';
+import { testRadiusConfig } from '../../helpers/radius.ts';
 
 const dictionary = loadDictionary();
 const SECRET = 'queue-nas-secret-31';
@@ -28,7 +29,7 @@ beforeAll(async () => {
   await billing.init(defaultTerms);
   await insertNasClient(t.db, { name: 'queue', address: '127.0.0.1', secret: SECRET, area: 'dorm' });
   radius = await startRadius({
-    config: { host: '127.0.0.1', authPort: 0, acctPort: 0, nasClientsFile: null, staleIntervals: 3, defaultInterimSeconds: 600, credentialKey: null },
+    config: testRadiusConfig(),
     db: t.db,
     databaseUrl: t.url,
     billing,
