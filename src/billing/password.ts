@@ -24,13 +24,18 @@ export async function verifyPassword(passwordHash: string, password: string): Pr
 
 const PHC_PARAMS = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/;
 
+/** The cost an argon2id v19 PHC string carries (m in KiB, t passes, p lanes); null for anything else. */
+export function argon2Cost(passwordHash: string): { readonly memoryKib: number; readonly time: number; readonly parallelism: number } | null {
+  const m = PHC_PARAMS.exec(passwordHash);
+  return m === null ? null : { memoryKib: Number(m[1]), time: Number(m[2]), parallelism: Number(m[3]) };
+}
+
 /**
  * Whether a stored hash should be replaced by one of hashPassword's after the next successful login:
  * anything but argon2id v19 with exactly this service's cost (an earlier profile, an imported hash).
  * Replacing it needs the plaintext, so only a login that just verified the password can do it.
  */
 export function needsRehash(passwordHash: string): boolean {
-  const m = PHC_PARAMS.exec(passwordHash);
-  if (m === null) return true;
-  return Number(m[1]) !== PASSWORD_HASH_OPTIONS.memoryCost || Number(m[2]) !== PASSWORD_HASH_OPTIONS.timeCost || Number(m[3]) !== PASSWORD_HASH_OPTIONS.parallelism;
+  const c = argon2Cost(passwordHash);
+  return c === null || c.memoryKib !== PASSWORD_HASH_OPTIONS.memoryCost || c.time !== PASSWORD_HASH_OPTIONS.timeCost || c.parallelism !== PASSWORD_HASH_OPTIONS.parallelism;
 }

@@ -3,7 +3,7 @@ import type { Transaction } from 'kysely';
 import { z } from 'zod';
 import { formatYuan } from '../../billing/billing.ts';
 import { insertAccount, listAccounts, lockAccount, setPasswordHash, setStatus } from '../../billing/account-store.ts';
-import { hashPassword } from '../../billing/password.ts';
+import { argon2Cost, hashPassword } from '../../billing/password.ts';
 import type { AccountStatus, Database } from '../../db/schema.ts';
 import type { DisconnectOutcome } from '../../radius/disconnect.ts';
 import type { ApiDeps } from '../app.ts';
@@ -50,10 +50,10 @@ export const PasswordHash = z
   .regex(ARGON2ID_PHC, 'must be an argon2id hash in PHC form ($argon2id$v=19$m=...,t=...,p=...$salt$hash)')
   .refine(
     (h) => {
-      // Not a PHC string at all: the pattern above has said so already.
-      if (!ARGON2ID_PHC.test(h)) return true;
-      const [m, t, p] = (/\$m=(\d+),t=(\d+),p=(\d+)\$/.exec(h) ?? []).slice(1).map(Number);
-      return m! >= 8 && m! <= MAX_HASH_MEMORY_KIB && t! >= 1 && t! <= MAX_HASH_TIME && p! >= 1 && p! <= MAX_HASH_PARALLELISM;
+      // Not a PHC string the pattern above accepts: it has said so already.
+      const c = ARGON2ID_PHC.test(h) ? argon2Cost(h) : null;
+      if (c === null) return true;
+      return c.memoryKib >= 8 && c.memoryKib <= MAX_HASH_MEMORY_KIB && c.time >= 1 && c.time <= MAX_HASH_TIME && c.parallelism >= 1 && c.parallelism <= MAX_HASH_PARALLELISM;
     },
     `argon2 cost out of range: m must be 8-${MAX_HASH_MEMORY_KIB} KiB, t 1-${MAX_HASH_TIME}, p 1-${MAX_HASH_PARALLELISM} / 哈希参数超出范围：m 为 8-${MAX_HASH_MEMORY_KIB} KiB，t 为 1-${MAX_HASH_TIME}，p 为 1-${MAX_HASH_PARALLELISM}`,
   )
