@@ -85,7 +85,6 @@ const MAX_QUEUED = 8192;
 
 interface Queued {
   readonly port: Port;
-  readonly socket: dgram.Socket;
   readonly msg: Buffer;
   readonly rinfo: dgram.RemoteInfo;
   readonly at: number;
@@ -227,7 +226,7 @@ export class RadiusServer {
       socket = await this.#open('0.0.0.0', number);
     }
     socket.on('error', (err) => this.#warn('socket', { err, port }, 'radius socket error'));
-    socket.on('message', (msg, rinfo) => this.#enqueue(port, socket, msg, rinfo));
+    socket.on('message', (msg, rinfo) => this.#enqueue(port, msg, rinfo));
     return socket;
   }
 
@@ -332,14 +331,14 @@ export class RadiusServer {
    * at high load a database answer or a finished argon2 check for a request already in progress waited
    * behind up to 32 new requests (~2 ms here) at every step.
    */
-  #enqueue(port: Port, socket: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  #enqueue(port: Port, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const at = performance.now();
     const queued = this.#queue.length - this.#queueHead;
     if (queued >= (this.o.maxQueued ?? MAX_QUEUED)) {
       this.#warn('queue_full', { port, queued }, 'overloaded: read queue full, datagram dropped');
       return this.#drop('overload', msg.length > 0 ? msg[0] : undefined);
     }
-    this.#queue.push({ port, socket, msg, rinfo, at });
+    this.#queue.push({ port, msg, rinfo, at });
     if (!this.#draining) {
       this.#draining = true;
       setImmediate(this.#drain);
@@ -353,7 +352,7 @@ export class RadiusServer {
       while (this.#queueHead < end) {
         const e = q[this.#queueHead]!;
         q[this.#queueHead++] = undefined;
-        this.#onMessage(e.port, e.socket, e.msg, e.rinfo, e.at);
+        this.#onMessage(e.port, this.#sockets[e.port]!, e.msg, e.rinfo, e.at);
       }
     } finally {
       if (this.#queueHead >= q.length) {
