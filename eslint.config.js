@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
 
-const pure = ['src/billing/money.ts', 'src/billing/tariff.ts', 'src/billing/rules.ts', 'src/billing/cron.ts', 'src/radius/dictionary.ts', 'src/radius/attributes.ts', 'src/radius/packet.ts', 'src/radius/reply-cache.ts', 'src/radius/slot-index.ts'];
+const pure = ['src/billing/money.ts', 'src/billing/tariff.ts', 'src/billing/rules.ts', 'src/billing/cron.ts', 'src/radius/dictionary.ts', 'src/radius/attributes.ts', 'src/radius/packet.ts', 'src/radius/reply-cache.ts', 'src/radius/slot-index.ts', 'src/radius/md5.ts'];
 
 export default tseslint.config(
   { ignores: ['node_modules/', 'var/', 'dist/', 'coverage/', 'bench/out/'] },
