@@ -1,8 +1,8 @@
-import * as nodeCrypto from 'node:crypto';
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { decodeValue, encodeValue, type AttributeInput, type AttributeValue } from './attributes.ts';
 import type { AttributeDefinition, Dictionary } from './dictionary.ts';
 import { RadiusDecodeError } from './errors.ts';
+import { HmacMd5, HmacMd5Key, Md5 } from './md5.ts';
 
 /** RADIUS packet codes (RFC 2865 §3, RFC 2866 §3, RFC 5997 §2, RFC 5176 §2.3). */
 export const PacketCode = {
@@ -211,32 +211,33 @@ function toSecret(secret: Buffer | string): Buffer {
   return bytes;
 }
 
-const oneShotHash: typeof nodeCrypto.hash | undefined = typeof nodeCrypto.hash === 'function' ? nodeCrypto.hash : undefined;
-let hashInput = Buffer.allocUnsafe(MAX_PACKET_LENGTH + 256);
+const hasher = new Md5();
+const mac = new HmacMd5(new HmacMd5Key(Buffer.alloc(1)));
+/** HMAC keys by secret: a NAS entry keeps its secret Buffer, so its pads are hashed once, not per packet. */
+const hmacKeys = new WeakMap<Buffer, HmacMd5Key>();
 
-/** MD5 of the concatenated parts; one-shot `crypto.hash` (Node >= 20.12) costs far less per call than createHash. */
+/** MD5 of the concatenated parts (src/radius/md5.ts: a few blocks cost far less than a call into node:crypto). */
 function md5(...parts: Buffer[]): Buffer {
-  if (oneShotHash === undefined) {
-    const hash = createHash('md5');
-    for (const part of parts) hash.update(part);
-    return hash.digest();
-  }
-  let length = 0;
-  for (const part of parts) length += part.length;
-  if (length > hashInput.length) hashInput = Buffer.allocUnsafe(length);
-  let offset = 0;
-  for (const part of parts) offset += part.copy(hashInput, offset);
-  return oneShotHash('md5', hashInput.subarray(0, length), 'buffer');
+  hasher.reset();
+  for (const part of parts) hasher.update(part);
+  return hasher.digest();
+}
+
+/** An HMAC-MD5 context keyed with `secret`, ready for the message. */
+function hmacOf(secret: Buffer): HmacMd5 {
+  let key = hmacKeys.get(secret);
+  if (key === undefined) hmacKeys.set(secret, (key = new HmacMd5Key(secret)));
+  return mac.reset(key);
 }
 
 /** HMAC-MD5 over the packet with the authenticator field replaced by `authenticator` and the MA value zeroed. */
 function messageAuthenticatorOf(packet: Buffer, maOffset: number, secret: Buffer, authenticator: Buffer): Buffer {
-  const hmac = createHmac('md5', secret);
-  hmac.update(packet.subarray(0, 4));
+  const hmac = hmacOf(secret);
+  hmac.update(packet, 0, 4);
   hmac.update(authenticator);
-  hmac.update(packet.subarray(HEADER_LENGTH, maOffset + 2));
+  hmac.update(packet, HEADER_LENGTH, maOffset + 2);
   hmac.update(ZERO16);
-  hmac.update(packet.subarray(maOffset + 18));
+  hmac.update(packet, maOffset + 18);
   return hmac.digest();
 }
 
@@ -756,10 +757,10 @@ export function encodeResponse(
   const packet = scratch.subarray(0, position);
   if (withMa) {
     replyMessageAuthenticatorField(code, request.code, request.authenticator).copy(scratch, 4);
-    createHmac('md5', key).update(packet).digest().copy(scratch, HEADER_LENGTH + 2);
+    hmacOf(key).update(packet).digestInto(scratch, HEADER_LENGTH + 2);
     request.authenticator.copy(scratch, 4);
   }
-  md5(packet, key).copy(scratch, 4);
+  hasher.reset().update(packet).update(key).digestInto(scratch, 4);
   return Buffer.from(packet);
 }
 
@@ -793,8 +794,8 @@ export function encodeRequest(options: RequestOptions): Buffer {
   scratch.writeUInt16BE(position, 2);
   authenticator.copy(scratch, 4);
   const packet = scratch.subarray(0, position);
-  if (withMa) createHmac('md5', key).update(packet).digest().copy(scratch, HEADER_LENGTH + 2);
-  if (!randomAuthenticator) md5(packet, key).copy(scratch, 4);
+  if (withMa) hmacOf(key).update(packet).digestInto(scratch, HEADER_LENGTH + 2);
+  if (!randomAuthenticator) hasher.reset().update(packet).update(key).digestInto(scratch, 4);
   return Buffer.from(packet);
 }
 
