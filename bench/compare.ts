@@ -68,6 +68,7 @@ const { values: flags } = parseArgs({
     'peer-hash': { type: 'string', default: 'ssha256' },
     'kdf-memory-kib': { type: 'string', default: '1024' },
     generator: { type: 'string', default: 'c' },
+    nice: { type: 'string', default: '0' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -89,6 +90,9 @@ if (flags.help) {
       '  --kdf-memory-kib K     argon2id memory cost of our accounts\' hash (1024; production uses 7168)',
       '  --generator c|node     load generator: c = bench/loadgen/loadgen.c, a small fraction of a core (default);',
       '                         node = bench/load-generator.ts, the generator of the earlier recorded runs',
+      '  --nice=N               start both servers under `nice -n N` (0: as the shell runs them); a negative N',
+      '                         (root or CAP_SYS_NICE) puts both above the generator and PostgreSQL, as a host',
+      '                         that gives its AAA daemon CPU priority would',
       '',
     ].join('\n'),
   );
@@ -108,11 +112,13 @@ const opts = {
   peerHash: flags['peer-hash']!,
   kdfMemoryKib: positiveInt('kdf-memory-kib'),
   generator: flags.generator as 'c' | 'node',
+  nice: Number(flags.nice),
 };
 if (!(opts.rateFraction > 0 && opts.rateFraction <= 1)) fail('--rate-fraction must be in (0, 1]');
 if (!(opts.warmup >= 0 && opts.warmup <= 60)) fail('--warmup must be 0..60 seconds');
 if (!['ssha256', 'crypt', 'cleartext'].includes(opts.peerHash)) fail('--peer-hash must be ssha256, crypt or cleartext');
 if (opts.generator !== 'c' && opts.generator !== 'node') fail('--generator must be c or node');
+if (!Number.isInteger(opts.nice) || opts.nice < -20 || opts.nice > 19) fail('--nice must be an integer from -20 to 19');
 
 function concurrencyList(name: 'levels' | 'acct-levels'): number[] {
   return flags[name]!.split(',').map((v) => {
@@ -126,6 +132,11 @@ function positiveInt(name: keyof typeof flags): number {
   const n = Number(flags[name]);
   if (!Number.isSafeInteger(n) || n < 1) fail(`--${name} must be a positive integer`);
   return n;
+}
+
+/** The command under `nice -n N` when --nice is set; nice execs it, so the child's pid is the server's. */
+function niced(command: string, args: string[]): [string, string[]] {
+  return opts.nice === 0 ? [command, args] : ['nice', ['-n', String(opts.nice), command, ...args]];
 }
 
 function fail(message: string): never {
@@ -254,7 +265,7 @@ async function startOurs(databaseUrl: string): Promise<Server> {
   // start script's node flags and environment (bench/start-command.ts). BENCH_SERVER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to the service's node.
   execFileSync('npx', ['tsc', '-p', path.join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
   const start = startCommand();
-  const child = spawn(process.execPath, [...start.nodeArgs, path.join(root, 'dist', 'main.js')], {
+  const child = spawn(...niced(process.execPath, [...start.nodeArgs, path.join(root, 'dist', 'main.js')]), {
     cwd: root,
     env: {
       ...process.env,
@@ -364,7 +375,7 @@ async function launchPeer(dir: string, databaseUrl: string, threads: number): Pr
   });
   const check = spawnSync(FREERADIUS, ['-C', '-d', dir], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`freeradius -C rejected the peer config:\n${check.stdout}${check.stderr}${readLog(run)}`);
-  const child = spawn(FREERADIUS, ['-f', '-d', dir], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(...niced(FREERADIUS, ['-f', '-d', dir]), { stdio: ['ignore', 'inherit', 'inherit'] });
   children.add(child);
   try {
     await waitAnswering('freeradius', authPort, child);
@@ -934,7 +945,7 @@ async function main(): Promise<number> {
     const out: string[] = [];
     out.push('');
     out.push(`bench:compare: campus-aaa vs ${version.trim()} + rlm_sql/PostgreSQL (peer credential: ${opts.peerHash}), ${opts.accounts} accounts, ${os.cpus().length} cores, node ${process.version}`);
-    out.push(`median of ${opts.rounds} alternating rounds (A B A B) of ${opts.seconds} s per phase; RSS = peak of the server process; loopback, one generator process (${GENERATOR_NAME[opts.generator]})`);
+    out.push(`median of ${opts.rounds} alternating rounds (A B A B) of ${opts.seconds} s per phase; RSS = peak of the server process; loopback, one generator process (${GENERATOR_NAME[opts.generator]})${opts.nice === 0 ? '' : `; both servers at nice ${opts.nice}, the generator and PostgreSQL at the shell's`}`);
     out.push(`machine ${idleBusyPct.toFixed(0)}% busy with other work before the start`);
     out.push('');
     out.push(table(allRows));
