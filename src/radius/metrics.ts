@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Metric, type Registry } from 'prom-client';
 import type { RadiusDecodeReason } from './errors.ts';
 
 /** Why the server dropped a datagram without answering (RFC 2865 §3: silently discarded). */
@@ -23,7 +23,7 @@ export interface RadiusMetrics {
   readonly rejects: HotCounter<'reason'>;
   readonly dropped: HotCounter<'reason'>;
   /** Receipt-to-send time of answered requests. */
-  readonly latency: Histogram<'code'>;
+  readonly latency: HotHistogram<'code'>;
   /** How a dorm or office decision was reached: from the in-memory view, or via the database. */
   readonly authPath: HotCounter<'path'>;
   /** argon2 verifications actually run (cache misses). */
@@ -90,6 +90,101 @@ export class HotCounter<L extends string> {
   }
 }
 
+/**
+ * A labelled histogram for the per-request path, read by the registry like prom-client's. prom-client's
+ * `observe` checks, copies and hashes the labels on every call (4.4% of the event loop in a paced auth
+ * profile, perf, 2026-11-27); here a bound child adds to its own bucket counts, and the registry builds
+ * the exposition from them when it is read.
+ */
+export class HotHistogram<L extends string> {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly #children = new Map<string, HistogramChild>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly labelNames: readonly L[],
+    private readonly buckets: readonly number[],
+  ) {}
+
+  /** The child for these label values, in labelNames order; keep it to make `observe` allocation-free. */
+  labels(...values: string[]): { observe(value: number): void } {
+    const key = values.length === 1 ? values[0]! : values.join('\u0000');
+    let child = this.#children.get(key);
+    if (child === undefined) this.#children.set(key, (child = new HistogramChild(values, this.buckets)));
+    return child;
+  }
+
+  /** The values as prom-client's Histogram gives them: cumulative buckets, then +Inf, sum and count per child. */
+  /** Read by the registry (it awaits `get` of every metric). */
+  async get(): Promise<HistogramValues> {
+    const values: HistogramValues['values'][number][] = [];
+    const bucketName = `${this.name}_bucket`;
+    for (const child of this.#children.values()) {
+      const labels: Record<string, string> = {};
+      this.labelNames.forEach((name, i) => (labels[name] = child.values[i]!));
+      let cumulative = 0;
+      this.buckets.forEach((le, i) => {
+        cumulative += child.counts[i]!;
+        values.push({ labels: { le, ...labels }, value: cumulative, metricName: bucketName });
+      });
+      values.push({ labels: { le: '+Inf', ...labels }, value: child.count, metricName: bucketName });
+      values.push({ labels, value: child.sum, metricName: `${this.name}_sum` });
+      values.push({ labels, value: child.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  reset(): void {
+    for (const child of this.#children.values()) child.clear();
+  }
+
+  /** Registers on `registry`, whose metrics are prom-client's own classes; this one is read the same way. */
+  register(registry: Registry): this {
+    registry.registerMetric(this as unknown as Metric<L>);
+    return this;
+  }
+}
+
+/** What a registry reads of a histogram (prom-client's MetricObjectWithValues). */
+interface HistogramValues {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'histogram';
+  readonly aggregator: 'sum';
+  readonly values: readonly { readonly labels: Record<string, string | number>; readonly value: number; readonly metricName: string }[];
+}
+
+class HistogramChild {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(
+    readonly values: readonly string[],
+    private readonly bounds: readonly number[],
+  ) {
+    this.counts = new Float64Array(bounds.length);
+  }
+
+  observe(value: number): void {
+    if (!Number.isFinite(value)) return;
+    const bounds = this.bounds;
+    let i = 0;
+    while (i < bounds.length && value > bounds[i]!) i++;
+    if (i < bounds.length) this.counts[i]!++;
+    this.sum += value;
+    this.count++;
+  }
+
+  clear(): void {
+    this.counts.fill(0);
+    this.sum = 0;
+    this.count = 0;
+  }
+}
+
 function reuse<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
 }
@@ -117,13 +212,12 @@ export function createRadiusMetrics(registry: Registry): RadiusMetrics {
       ['reason'],
     ),
     latency: reuse(registry, 'radius_request_duration_seconds', () =>
-      new Histogram({
-        name: 'radius_request_duration_seconds',
-        help: 'Time from receipt to reply',
-        labelNames: ['code'] as const,
-        buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
-        registers,
-      }),
+      new HotHistogram(
+        'radius_request_duration_seconds',
+        'Time from receipt to reply',
+        ['code'] as const,
+        [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
+      ).register(registry),
     ),
     authPath: new HotCounter(
       reuse(registry, 'radius_auth_decisions_total', () =>
