@@ -2,7 +2,8 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { decodeValue, encodeValue, type AttributeInput, type AttributeValue } from './attributes.ts';
 import type { AttributeDefinition, Dictionary } from './dictionary.ts';
 import { RadiusDecodeError } from './errors.ts';
-import { HmacMd5, HmacMd5Key, Md5 } from './md5.ts';
+// MD5 in TypeScript (md5.ts): a packet's few blocks cost far less than a call into node:crypto.
+import { HmacMd5, HmacMd5Key, Md5, md5Of as md5 } from './md5.ts';
 
 /** RADIUS packet codes (RFC 2865 §3, RFC 2866 §3, RFC 5997 §2, RFC 5176 §2.3). */
 export const PacketCode = {
@@ -216,12 +217,6 @@ const mac = new HmacMd5(new HmacMd5Key(Buffer.alloc(1)));
 /** HMAC keys by secret: a NAS entry keeps its secret Buffer, so its pads are hashed once, not per packet. */
 const hmacKeys = new WeakMap<Buffer, HmacMd5Key>();
 
-/** MD5 of the concatenated parts (src/radius/md5.ts: a few blocks cost far less than a call into node:crypto). */
-function md5(...parts: Buffer[]): Buffer {
-  hasher.reset();
-  for (const part of parts) hasher.update(part);
-  return hasher.digest();
-}
 
 /** An HMAC-MD5 context keyed with `secret`, ready for the message. */
 function hmacOf(secret: Buffer): HmacMd5 {
