@@ -116,8 +116,7 @@ export class HotHistogram<L extends string> {
     return child;
   }
 
-  /** The values as prom-client's Histogram gives them: cumulative buckets, then +Inf, sum and count per child. */
-  /** Read by the registry (it awaits `get` of every metric). */
+  /** What the registry reads (it awaits `get`): as prom-client's Histogram, cumulative buckets, +Inf, sum and count per child. */
   async get(): Promise<HistogramValues> {
     const values: HistogramValues['values'][number][] = [];
     const bucketName = `${this.name}_bucket`;

@@ -217,7 +217,6 @@ const mac = new HmacMd5(new HmacMd5Key(Buffer.alloc(1)));
 /** HMAC keys by secret: a NAS entry keeps its secret Buffer, so its pads are hashed once, not per packet. */
 const hmacKeys = new WeakMap<Buffer, HmacMd5Key>();
 
-
 /** An HMAC-MD5 context keyed with `secret`, ready for the message. */
 function hmacOf(secret: Buffer): HmacMd5 {
   let key = hmacKeys.get(secret);
