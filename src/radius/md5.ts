@@ -303,11 +303,6 @@ export class HmacMd5Key {
     compressPad(this.inner, k, pad, 0x36);
     compressPad(this.outer, k, pad, 0x5c);
   }
-
-  /** A new MAC context for this key (same as `new HmacMd5(key)`). */
-  begin(): HmacMd5 {
-    return new HmacMd5(this);
-  }
 }
 
 /**

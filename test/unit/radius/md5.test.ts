@@ -130,7 +130,7 @@ describe('HMAC-MD5 (RFC 2104, RFC 2202)', () => {
   it.each(cases)('RFC 2202 test case %s', (_name, key, data, mac) => {
     expect(new HmacMd5(new HmacMd5Key(key)).update(data).digest().toString('hex')).toBe(mac);
     const out = Buffer.alloc(16);
-    new HmacMd5Key(key).begin().update(data, 0, 3).update(data, 3).digestInto(out);
+    new HmacMd5(new HmacMd5Key(key)).update(data, 0, 3).update(data, 3).digestInto(out);
     expect(out.toString('hex')).toBe(mac);
   });
 
@@ -167,7 +167,7 @@ describe('HMAC-MD5 (RFC 2104, RFC 2202)', () => {
 
   it('restarts under the same key after a digest, and reset() drops a half-fed message', () => {
     const key = new HmacMd5Key(ascii('Jefe'));
-    const mac = key.begin();
+    const mac = new HmacMd5(key);
     const expected = '750c783e6ab0b503eaa86e310a5db738';
     expect(mac.update(ascii('what do ya want for nothing?')).digest().toString('hex')).toBe(expected);
     expect(mac.update(ascii('what do ya want for nothing?')).digest().toString('hex')).toBe(expected);
