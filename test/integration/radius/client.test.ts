@@ -40,7 +40,9 @@ describe('RadiusClient identifiers', () => {
   let server: Awaited<ReturnType<typeof slowServer>>;
   let client: RadiusClient;
   beforeAll(async () => {
-    server = await slowServer(20);
+    // Held long enough that all 256 identifiers are out before the first answer, on a slow, busy CI host
+    // too: 20 ms was not (the client had sent 224 when the first answers came back).
+    server = await slowServer(150);
     client = await RadiusClient.open(dictionary, { bindAddress: '127.0.0.1' });
   });
   afterAll(async () => {
