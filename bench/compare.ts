@@ -93,6 +93,7 @@ if (flags.help) {
       '  --nice=N               start both servers under `nice -n N` (0: as the shell runs them); a negative N',
       '                         (root or CAP_SYS_NICE) puts both above the generator and PostgreSQL, as a host',
       '                         that gives its AAA daemon CPU priority would',
+      'environment: RADIUS_SOCKET_THREAD=on starts campus-aaa with its RADIUS sockets on their own thread',
       '',
     ].join('\n'),
   );
@@ -114,6 +115,8 @@ const opts = {
   generator: flags.generator as 'c' | 'node',
   nice: Number(flags.nice),
 };
+/** The service reads RADIUS_SOCKET_THREAD from the environment it inherits from this process. */
+const socketThreadNote = ['on', 'true', '1'].includes(process.env.RADIUS_SOCKET_THREAD ?? '') ? 'on their own thread (RADIUS_SOCKET_THREAD=on)' : 'on the event loop (RADIUS_SOCKET_THREAD off, the default)';
 if (!(opts.rateFraction > 0 && opts.rateFraction <= 1)) fail('--rate-fraction must be in (0, 1]');
 if (!(opts.warmup >= 0 && opts.warmup <= 60)) fail('--warmup must be 0..60 seconds');
 if (!['ssha256', 'crypt', 'cleartext'].includes(opts.peerHash)) fail('--peer-hash must be ssha256, crypt or cleartext');
@@ -827,7 +830,7 @@ async function main(): Promise<number> {
   ensureFreeradius();
   if (opts.generator === 'c') buildLoadgen();
   const version = spawnSync(FREERADIUS, ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0] ?? 'freeradius';
-  note(`${version.trim()}; node ${process.version}; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'})`);
+  note(`${version.trim()}; node ${process.version}; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}); campus-aaa's sockets ${socketThreadNote}`);
 
   const m0 = machineJiffies();
   await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -944,7 +947,7 @@ async function main(): Promise<number> {
     const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
     const out: string[] = [];
     out.push('');
-    out.push(`bench:compare: campus-aaa vs ${version.trim()} + rlm_sql/PostgreSQL (peer credential: ${opts.peerHash}), ${opts.accounts} accounts, ${os.cpus().length} cores, node ${process.version}`);
+    out.push(`bench:compare: campus-aaa vs ${version.trim()} + rlm_sql/PostgreSQL (peer credential: ${opts.peerHash}), ${opts.accounts} accounts, ${os.cpus().length} cores, node ${process.version}; campus-aaa's sockets ${socketThreadNote}`);
     out.push(`median of ${opts.rounds} alternating rounds (A B A B) of ${opts.seconds} s per phase; RSS = peak of the server process; loopback, one generator process (${GENERATOR_NAME[opts.generator]})${opts.nice === 0 ? '' : `; both servers at nice ${opts.nice}, the generator and PostgreSQL at the shell's`}`);
     out.push(`machine ${idleBusyPct.toFixed(0)}% busy with other work before the start`);
     out.push('');

@@ -230,7 +230,8 @@ try {
     `idle:   ${idleHeap}`,
     `loaded: ${loadedHeap}`,
     ...(settled ? [settled] : []),
-    `service: ${[...Object.entries(start.env).map(([k, v]) => `${k}=${v}`), 'node', ...nodeArgs].join(' ')}`,
+    `service: ${[...Object.entries(start.env).map(([k, v]) => `${k}=${v}`), 'node', ...nodeArgs].join(' ')}` +
+      (process.env.RADIUS_SOCKET_THREAD ? ` (RADIUS_SOCKET_THREAD=${process.env.RADIUS_SOCKET_THREAD})` : ''),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   if (errors > 0 || online.rows[0]!.n !== sessions) failed = true;

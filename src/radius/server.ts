@@ -22,6 +22,7 @@ import { listNasClients, syncFileNasClients } from './nas-store.ts';
 import { compileAreaRules, NasTable, parseNetwork, type NasEntry } from './nas-table.ts';
 import { decodePacket, encodeResponse, PacketCode, type RadiusPacket } from './packet.ts';
 import { ReplyCache } from './reply-cache.ts';
+import { UdpThread, type Source } from './udp-thread.ts';
 
 export interface RadiusServerOptions {
   readonly db: Kysely<Database>;
@@ -47,6 +48,15 @@ export interface RadiusServerOptions {
   readonly sweepIntervalMs?: number;
   /** Datagrams read and waiting to be handled at most; beyond that they are dropped as overload (default 8192). */
   readonly maxQueued?: number;
+  /** Read and write the sockets on a thread of their own (see udp-thread.ts); default false. */
+  readonly socketThread?: boolean;
+}
+
+/** A bound RADIUS socket, on the event loop (dgram) or on the socket thread. */
+interface RadiusSocket {
+  readonly port: number;
+  send(msg: Buffer, port: number, address: string): void;
+  close(): Promise<void>;
 }
 
 type Port = 'auth' | 'acct';
@@ -86,7 +96,7 @@ const MAX_QUEUED = 8192;
 interface Queued {
   readonly port: Port;
   readonly msg: Buffer;
-  readonly rinfo: dgram.RemoteInfo;
+  readonly rinfo: Source;
   readonly at: number;
 }
 
@@ -102,7 +112,8 @@ export class RadiusServer {
   readonly #writer: AccountingWriter;
   readonly #listener: DbListener;
   readonly #caches: Record<Port, ReplyCache> = { auth: new ReplyCache(), acct: new ReplyCache() };
-  readonly #sockets: Partial<Record<Port, dgram.Socket>> = {};
+  readonly #sockets: Partial<Record<Port, RadiusSocket>> = {};
+  #thread: UdpThread | null = null;
   readonly #maSeen = new Set<number>();
   readonly #lastLog = new Map<string, { at: number; suppressed: number }>();
   readonly #timers: NodeJS.Timeout[] = [];
@@ -181,12 +192,23 @@ export class RadiusServer {
       o.log.info({ file: o.nasClientsFile, ...r }, 'NAS clients file synced');
     }
     await this.#listener.start();
+    if (o.socketThread === true) {
+      const thread = new UdpThread();
+      thread.onExit((err) => {
+        // Nothing can be read or answered without it: stop, and let the supervisor start the service again.
+        o.log.fatal({ err }, 'the RADIUS socket thread died; exiting');
+        process.exit(70);
+      });
+      this.#thread = thread;
+    }
     try {
       this.#sockets.auth = await this.#bind('auth', o.authPort);
       this.#sockets.acct = await this.#bind('acct', o.acctPort);
     } catch (err) {
       // E.g. the port is taken: leave nothing running behind.
-      for (const socket of Object.values(this.#sockets)) socket.close();
+      for (const socket of Object.values(this.#sockets)) await socket.close();
+      await this.#thread?.close();
+      this.#thread = null;
       await this.#listener.stop();
       throw err;
     }
@@ -197,8 +219,8 @@ export class RadiusServer {
     });
     this.#every(o.sweepIntervalMs ?? 60_000, () => void this.sweepStale());
     this.#every(15_000, () => this.#updateGauges());
-    const ports = { authPort: this.#sockets.auth.address().port, acctPort: this.#sockets.acct.address().port };
-    o.log.info({ host: o.host, ...ports }, 'radius server listening');
+    const ports = { authPort: this.#sockets.auth.port, acctPort: this.#sockets.acct.port };
+    o.log.info({ host: o.host, ...ports, socketThread: this.#thread !== null }, 'radius server listening');
     return ports;
   }
 
@@ -214,23 +236,41 @@ export class RadiusServer {
     this.o.metrics.accountView.labels('running_cycles').set(this.#view.runningCycles);
   }
 
-  async #bind(port: Port, number: number): Promise<dgram.Socket> {
-    let socket: dgram.Socket;
+  async #bind(port: Port, number: number): Promise<RadiusSocket> {
     try {
-      socket = await this.#open(this.o.host, number);
+      return await this.#open(port, this.o.host, number);
     } catch (err) {
       // A host without IPv6 (some containers) cannot bind '::': serve IPv4 rather than nothing.
       const code = (err as { code?: string }).code;
       if (this.o.host !== '::' || (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL')) throw err;
       this.o.log.warn({ port, code }, 'IPv6 is not available; serving RADIUS on IPv4 only');
-      socket = await this.#open('0.0.0.0', number);
+      return await this.#open(port, '0.0.0.0', number);
     }
-    socket.on('error', (err) => this.#warn('socket', { err, port }, 'radius socket error'));
-    socket.on('message', (msg, rinfo) => this.#enqueue(port, msg, rinfo));
-    return socket;
   }
 
-  async #open(host: string, port: number): Promise<dgram.Socket> {
+  async #open(which: Port, host: string, number: number): Promise<RadiusSocket> {
+    const onError = (err: Error) => this.#warn('socket', { err, port: which }, 'radius socket error');
+    if (this.#thread) {
+      const s = await this.#thread.bind({ host, port: number, type: isIPv6(host) ? 'udp6' : 'udp4', bufferSize: RECV_BUFFER });
+      s.onMessage((msg, source) => this.#enqueue(which, msg, source));
+      s.onError(onError);
+      s.onOverload((code) => {
+        this.#warn('thread_full', { port: which }, 'overloaded: socket thread queue full, datagram dropped');
+        this.#drop('overload', code);
+      });
+      return s;
+    }
+    const socket = await this.#openDgram(host, number);
+    socket.on('error', onError);
+    socket.on('message', (msg, rinfo) => this.#enqueue(which, msg, rinfo));
+    return {
+      port: socket.address().port,
+      send: (msg, port, address) => socket.send(msg, port, address),
+      close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+    };
+  }
+
+  async #openDgram(host: string, port: number): Promise<dgram.Socket> {
     const socket = dgram.createSocket({
       type: isIPv6(host) ? 'udp6' : 'udp4',
       ipv6Only: false,
@@ -331,7 +371,7 @@ export class RadiusServer {
    * at high load a database answer or a finished argon2 check for a request already in progress waited
    * behind up to 32 new requests (~2 ms here) at every step.
    */
-  #enqueue(port: Port, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  #enqueue(port: Port, msg: Buffer, rinfo: Source): void {
     const at = performance.now();
     const queued = this.#queue.length - this.#queueHead;
     if (queued >= (this.o.maxQueued ?? MAX_QUEUED)) {
@@ -369,7 +409,7 @@ export class RadiusServer {
     }
   };
 
-  #onMessage(port: Port, socket: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo, started: number): void {
+  #onMessage(port: Port, socket: RadiusSocket, msg: Buffer, rinfo: Source, started: number): void {
     const code = msg.length > 0 ? msg[0] : undefined;
     if (this.#closing) return this.#drop('shutting_down', code);
     const nas = this.#nas.lookup(rinfo.address);
@@ -417,7 +457,7 @@ export class RadiusServer {
   }
 
   /** Answers the common login synchronously (no promise, no database); false when `decide` must run. */
-  #answerFromMemory(socket: dgram.Socket, req: RadiusPacket, nas: NasEntry, rinfo: dgram.RemoteInfo, started: number): boolean {
+  #answerFromMemory(socket: RadiusSocket, req: RadiusPacket, nas: NasEntry, rinfo: Source, started: number): boolean {
     let d;
     try {
       d = this.#auth.decideFromMemory(req, nas);
@@ -434,7 +474,7 @@ export class RadiusServer {
     return true;
   }
 
-  async #handle(port: Port, socket: dgram.Socket, req: RadiusPacket, nas: NasEntry, rinfo: dgram.RemoteInfo, started: number): Promise<void> {
+  async #handle(port: Port, socket: RadiusSocket, req: RadiusPacket, nas: NasEntry, rinfo: Source, started: number): Promise<void> {
     const cache = this.#caches[port];
     const label = CODE_LABEL[req.code] ?? 'other';
     const { metrics } = this.o;
@@ -511,7 +551,8 @@ export class RadiusServer {
     for (const t of this.#timers) clearInterval(t);
     if (this.#inFlight > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
     await this.#writer.drain();
-    for (const s of Object.values(this.#sockets)) await new Promise<void>((resolve) => s.close(() => resolve()));
+    for (const s of Object.values(this.#sockets)) await s.close();
+    await this.#thread?.close();
     await this.#listener.stop();
     await this.#nasReload;
     await this.#view.settled();
@@ -567,6 +608,7 @@ export async function startRadius(o: {
     defaultInterimSeconds: o.config.defaultInterimSeconds,
     credentialKey: key,
     passwordVerifyConcurrency: o.config.passwordVerifyConcurrency,
+    socketThread: o.config.socketThread ?? false,
     ...(o.maxQueued ? { maxQueued: o.maxQueued } : {}),
   });
   const ports = await server.start();

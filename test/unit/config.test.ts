@@ -35,6 +35,13 @@ describe('configuration from the environment', () => {
     expect(() => loadConfig({ PASSWORD_REHASH: 'sometimes' })).toThrow(ConfigError);
   });
 
+  it('serves the RADIUS sockets from the event loop unless RADIUS_SOCKET_THREAD is on', () => {
+    expect(loadConfig({}).radius.socketThread).toBe(false);
+    expect(loadConfig({ RADIUS_SOCKET_THREAD: 'on' }).radius.socketThread).toBe(true);
+    expect(loadConfig({ RADIUS_SOCKET_THREAD: '0' }).radius.socketThread).toBe(false);
+    expect(() => loadConfig({ RADIUS_SOCKET_THREAD: 'both' })).toThrow(ConfigError);
+  });
+
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ DATABASE_URL: '', API_PORT: ' ' }).api.port).toBe(8080);
   });
