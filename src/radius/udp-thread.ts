@@ -99,7 +99,12 @@ parentPort.on('message', (m) => {
     for (let i = 0; i < m.meta.length; i += 4) {
       const s = sockets.get(m.meta[i]);
       const n = m.meta[i + 1];
-      if (s !== undefined) s.send(data.subarray(o, o + n), m.meta[i + 2], m.meta[i + 3]);
+      try {
+        if (s !== undefined) s.send(data.subarray(o, o + n), m.meta[i + 2], m.meta[i + 3]);
+      } catch (err) {
+        // A send dgram refuses at once (a bad port, say) costs that datagram, not the thread.
+        parentPort.postMessage({ t: 'socket-error', id: m.meta[i], code: err.code, message: err.message });
+      }
       o += n;
     }
   } else if (m.t === 'bind') {
@@ -185,7 +190,8 @@ export class UdpThread {
   readonly #sockets = new Map<number, ThreadSocket>();
   readonly #pending = new Map<number, { resolve: (v: number | undefined) => void; reject: (e: Error) => void }>();
   #nextId = 1;
-  #out: Buffer[] = [];
+  /** The turn's replies, copied in as they are sent (a reply may be a view of a ring that moves on). */
+  #outBuf = Buffer.allocUnsafeSlow(64 * 1024);
   #outMeta: (number | string)[] = [];
   #outBytes = 0;
   #flushQueued = false;
@@ -230,13 +236,14 @@ export class UdpThread {
         const data = Buffer.from(m.data);
         let o = 0;
         const meta = m.meta;
+        // Counted as taken first, so a listener that throws cannot leave the thread thinking the loop is behind.
+        Atomics.add(this.#counters, 0, meta.length / 4);
         for (let i = 0; i < meta.length; i += 4) {
           const n = meta[i + 1] as number;
           const s = this.#sockets.get(meta[i] as number);
           if (s?.listener) s.listener(data.subarray(o, o + n), { address: meta[i + 2] as string, port: meta[i + 3] as number });
           o += n;
         }
-        Atomics.add(this.#counters, 0, meta.length / 4);
         const d = m.dropped;
         for (let i = 0; i < d.length; i += 2) this.#sockets.get(d[i]!)?.overloadListener?.(d[i + 1]! < 0 ? undefined : d[i + 1]);
         return;
@@ -281,7 +288,12 @@ export class UdpThread {
   /** @internal */
   queue(id: number, msg: Buffer, port: number, address: string): void {
     if (this.#exited) return;
-    this.#out.push(msg);
+    if (this.#outBytes + msg.length > this.#outBuf.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(this.#outBuf.length * 2, this.#outBytes + msg.length));
+      this.#outBuf.copy(bigger, 0, 0, this.#outBytes);
+      this.#outBuf = bigger;
+    }
+    msg.copy(this.#outBuf, this.#outBytes);
     this.#outMeta.push(id, msg.length, port, address);
     this.#outBytes += msg.length;
     if (!this.#flushQueued) {
@@ -292,15 +304,10 @@ export class UdpThread {
 
   readonly #flush = (): void => {
     this.#flushQueued = false;
-    if (this.#out.length === 0 || this.#exited) return;
+    if (this.#outBytes === 0 || this.#exited) return;
     const data = new Uint8Array(this.#outBytes);
-    let o = 0;
-    for (const b of this.#out) {
-      data.set(b, o);
-      o += b.length;
-    }
+    data.set(this.#outBuf.subarray(0, this.#outBytes));
     const meta = this.#outMeta;
-    this.#out = [];
     this.#outMeta = [];
     this.#outBytes = 0;
     this.#worker.postMessage({ t: 'out', data: data.buffer, meta }, [data.buffer]);

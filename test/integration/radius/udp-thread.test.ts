@@ -119,6 +119,20 @@ describe('UdpThread', () => {
     await expect.poll(() => taken.at(-1), { timeout: 5000 }).toBe(99);
   });
 
+  it('reports a send dgram refuses as an error of its socket and goes on sending', async () => {
+    const t = thread();
+    const s = await t.bind({ host: '127.0.0.1', port: 0, type: 'udp4', bufferSize: 65536 });
+    const errors: Error[] = [];
+    s.onError((err) => errors.push(err));
+    const c = await client();
+    const got = new Promise<Buffer>((resolve) => c.once('message', resolve));
+    s.send(Buffer.from('lost'), 0, '127.0.0.1');
+    s.send(Buffer.from('after'), c.address().port, '127.0.0.1');
+    expect((await got).toString()).toBe('after');
+    await expect.poll(() => errors.length).toBe(1);
+    expect((errors[0] as NodeJS.ErrnoException).code).toBe('ERR_SOCKET_BAD_PORT');
+  });
+
   it('resolves host names, not only literals, when binding', async () => {
     const t = thread();
     const s = await t.bind({ host: 'localhost', port: 0, type: 'udp4', bufferSize: 65536 });
