@@ -57,7 +57,11 @@ async function persistClock(database: DatabaseHandle, now: Date): Promise<void> 
  * The composition root: config -> logger -> database (embedded or DATABASE_URL) -> migrations ->
  * billing -> RADIUS server -> settlement worker -> admin API. The only place that wires modules together.
  */
-export async function start(config: Config, opts: { log?: Logger } = {}): Promise<App> {
+/**
+ * `onFatal`: told when a part the service cannot run without has failed for good (the RADIUS socket
+ * thread died); the command line exits with code 70 on it.
+ */
+export async function start(config: Config, opts: { log?: Logger; onFatal?: (err: Error) => void } = {}): Promise<App> {
   const log = opts.log ?? createLogger(config.logLevel);
   const database = await openDatabase(config, log);
   const closers: (() => Promise<void>)[] = [() => database.close()];
@@ -88,6 +92,7 @@ export async function start(config: Config, opts: { log?: Logger } = {}): Promis
       registry: metrics,
       verifyPassword,
       ...(config.radius.passwordRehash === false ? {} : { rehash: { needed: needsRehash, hash: hashPassword } }),
+      ...(opts.onFatal ? { onFatal: opts.onFatal } : {}),
     });
     closers.push(() => radius.close());
     const disconnector = radius.disconnector;
@@ -157,7 +162,8 @@ async function runFromCommandLine(): Promise<void> {
   const log = createLogger(config.logLevel);
   let app: App;
   try {
-    app = await start(config, { log });
+    // EX_SOFTWARE: the supervisor (systemd, Docker's restart policy) starts the service again.
+    app = await start(config, { log, onFatal: () => process.exit(70) });
   } catch (err) {
     log.fatal({ err }, 'start-up failed');
     process.exit(1);

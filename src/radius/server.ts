@@ -50,6 +50,11 @@ export interface RadiusServerOptions {
   readonly maxQueued?: number;
   /** Read and write the sockets on a thread of their own (see udp-thread.ts); default false. */
   readonly socketThread?: boolean;
+  /**
+   * Told when the server can no longer serve (the socket thread died); it is logged as fatal and `ready`
+   * turns false either way. The command line exits so the supervisor starts the service again.
+   */
+  readonly onFatal?: (err: Error) => void;
 }
 
 /** A bound RADIUS socket, on the event loop (dgram) or on the socket thread. */
@@ -120,6 +125,7 @@ export class RadiusServer {
   #inFlight = 0;
   #idle: (() => void)[] = [];
   #closing = false;
+  #broken = false;
   #nasReload: Promise<void> = Promise.resolve();
   #nasReloadQueued = false;
   readonly #requestChild = new Map<string, Map<string, { inc(): void }>>();
@@ -180,7 +186,7 @@ export class RadiusServer {
 
   /** Bound, not closing, and in touch with the database (the change listener is connected). */
   get ready(): boolean {
-    return !this.#closing && this.#sockets.auth !== undefined && this.#listener.connected;
+    return !this.#closing && !this.#broken && this.#sockets.auth !== undefined && this.#listener.connected;
   }
 
   /** Syncs NAS_CLIENTS_FILE, loads clients and accounts, binds the sockets; resolves with the bound ports. */
@@ -195,9 +201,10 @@ export class RadiusServer {
     if (o.socketThread === true) {
       const thread = new UdpThread();
       thread.onExit((err) => {
-        // Nothing can be read or answered without it: stop, and let the supervisor start the service again.
-        o.log.fatal({ err }, 'the RADIUS socket thread died; exiting');
-        process.exit(70);
+        // Nothing can be read or answered without it.
+        this.#broken = true;
+        o.log.fatal({ err }, 'the RADIUS socket thread died: RADIUS is not served');
+        o.onFatal?.(err);
       });
       this.#thread = thread;
     }
@@ -587,6 +594,7 @@ export async function startRadius(o: {
   readonly dictionary?: Dictionary;
   readonly disconnectTimeoutsMs?: readonly number[];
   readonly maxQueued?: number;
+  readonly onFatal?: (err: Error) => void;
 }): Promise<RadiusService> {
   const dictionary = o.dictionary ?? loadDictionary();
   const metrics = createRadiusMetrics(o.registry);
@@ -610,6 +618,7 @@ export async function startRadius(o: {
     passwordVerifyConcurrency: o.config.passwordVerifyConcurrency,
     socketThread: o.config.socketThread ?? false,
     ...(o.maxQueued ? { maxQueued: o.maxQueued } : {}),
+    ...(o.onFatal ? { onFatal: o.onFatal } : {}),
   });
   const ports = await server.start();
   const disconnector = new RadiusDisconnector({

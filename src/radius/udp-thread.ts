@@ -108,7 +108,13 @@ parentPort.on('message', (m) => {
       o += n;
     }
   } else if (m.t === 'bind') {
-    const s = dgram.createSocket({ type: m.type, ipv6Only: false, recvBufferSize: m.bufferSize, sendBufferSize: m.bufferSize, lookup: literal });
+    let s;
+    try {
+      s = dgram.createSocket({ type: m.type, ipv6Only: false, recvBufferSize: m.bufferSize, sendBufferSize: m.bufferSize, lookup: literal });
+    } catch (err) {
+      parentPort.postMessage({ t: 'bind-error', id: m.id, code: err.code, message: err.message });
+      return;
+    }
     const fail = (err) => {
       s.close();
       parentPort.postMessage({ t: 'bind-error', id: m.id, code: err.code, message: err.message });

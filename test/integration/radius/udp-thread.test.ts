@@ -67,6 +67,9 @@ describe('UdpThread', () => {
     const err = await t.bind({ host: '127.0.0.1', port: a.port, type: 'udp4', bufferSize: 65536 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ThreadBindError);
     expect((err as ThreadBindError).code).toBe('EADDRINUSE');
+    // A request dgram refuses outright is refused the same way, and the thread lives on.
+    const bad = await t.bind({ host: '127.0.0.1', port: 0, type: 'udp5' as 'udp4', bufferSize: 65536 }).catch((e: unknown) => e);
+    expect((bad as ThreadBindError).code).toBe('ERR_SOCKET_BAD_TYPE');
     a.onMessage((msg, source) => a.send(msg, source.port, source.address));
     const c = await client();
     const echoed = new Promise<Buffer>((resolve) => c.once('message', resolve));
