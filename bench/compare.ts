@@ -93,7 +93,7 @@ if (flags.help) {
       '  --nice=N               start both servers under `nice -n N` (0: as the shell runs them); a negative N',
       '                         (root or CAP_SYS_NICE) puts both above the generator and PostgreSQL, as a host',
       '                         that gives its AAA daemon CPU priority would',
-      'environment: RADIUS_SOCKET_THREAD=on starts campus-aaa with its RADIUS sockets on their own thread',
+      'environment: RADIUS_SOCKET_THREAD=off starts campus-aaa with its RADIUS sockets on the event loop',
       '',
     ].join('\n'),
   );
@@ -116,7 +116,7 @@ const opts = {
   nice: Number(flags.nice),
 };
 /** The service reads RADIUS_SOCKET_THREAD from the environment it inherits from this process. */
-const socketThreadNote = ['on', 'true', '1'].includes(process.env.RADIUS_SOCKET_THREAD ?? '') ? 'on their own thread (RADIUS_SOCKET_THREAD=on)' : 'on the event loop (RADIUS_SOCKET_THREAD off, the default)';
+const socketThreadNote = ['off', 'false', '0'].includes(process.env.RADIUS_SOCKET_THREAD ?? 'on') ? 'on the event loop (RADIUS_SOCKET_THREAD=off)' : 'on their own thread (RADIUS_SOCKET_THREAD on, the default)';
 if (!(opts.rateFraction > 0 && opts.rateFraction <= 1)) fail('--rate-fraction must be in (0, 1]');
 if (!(opts.warmup >= 0 && opts.warmup <= 60)) fail('--warmup must be 0..60 seconds');
 if (!['ssha256', 'crypt', 'cleartext'].includes(opts.peerHash)) fail('--peer-hash must be ssha256, crypt or cleartext');

@@ -35,8 +35,9 @@ describe('configuration from the environment', () => {
     expect(() => loadConfig({ PASSWORD_REHASH: 'sometimes' })).toThrow(ConfigError);
   });
 
-  it('serves the RADIUS sockets from the event loop unless RADIUS_SOCKET_THREAD is on', () => {
-    expect(loadConfig({}).radius.socketThread).toBe(false);
+  it('serves the RADIUS sockets from their own thread unless RADIUS_SOCKET_THREAD is off', () => {
+    expect(loadConfig({}).radius.socketThread).toBe(true);
+    expect(loadConfig({ RADIUS_SOCKET_THREAD: 'off' }).radius.socketThread).toBe(false);
     expect(loadConfig({ RADIUS_SOCKET_THREAD: 'on' }).radius.socketThread).toBe(true);
     expect(loadConfig({ RADIUS_SOCKET_THREAD: '0' }).radius.socketThread).toBe(false);
     expect(() => loadConfig({ RADIUS_SOCKET_THREAD: 'both' })).toThrow(ConfigError);

@@ -22,7 +22,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<{ 
     SIMULATED_CLOCK: '2026-09-01T08:00:00Z',
     SETTLE_CRON: '0 0 1 1 *',
     CREDENTIAL_KEY,
-    // CI's PostgreSQL 15 run serves the sockets from their thread (see testRadiusConfig).
+    // CI's PostgreSQL 15 run serves the sockets from the event loop (see testRadiusConfig).
     ...(process.env.RADIUS_SOCKET_THREAD ? { RADIUS_SOCKET_THREAD: process.env.RADIUS_SOCKET_THREAD } : {}),
     ...env,
   });
