@@ -616,7 +616,7 @@ export async function startRadius(o: {
     defaultInterimSeconds: o.config.defaultInterimSeconds,
     credentialKey: key,
     passwordVerifyConcurrency: o.config.passwordVerifyConcurrency,
-    socketThread: o.config.socketThread ?? false,
+    socketThread: o.config.socketThread ?? true,
     ...(o.maxQueued ? { maxQueued: o.maxQueued } : {}),
     ...(o.onFatal ? { onFatal: o.onFatal } : {}),
   });
