@@ -49,13 +49,16 @@ type ToMain =
  * under tsx in development and tests, from JavaScript in production, and Node 20 cannot start a
  * TypeScript worker). Plain JavaScript: dgram sockets, and the two batch formats.
  *
- * Inbound message: { t: 'in', data, meta } where meta holds, per datagram, socket id, length, source
- * address and source port; the packets lie one after another in `data`. Outbound: { t: 'out', data, meta }
+ * Inbound message: { t: 'in', data, meta, dropped } where meta holds, per datagram, socket id, length,
+ * source address and source port, the packets lying one after another in `data`; `dropped` holds socket id
+ * and first octet (the RADIUS code, -1 if empty) of each datagram dropped over the `limit`. Outbound: { t: 'out', data, meta }
  * with socket id, length, destination port and destination address per datagram.
  */
 const THREAD_CODE = `
 'use strict';
 const dgram = require('node:dgram');
+const dns = require('node:dns');
+const { isIP } = require('node:net');
 const { parentPort, workerData } = require('node:worker_threads');
 // [0]: datagrams the loop has taken from the batches; what was handed over beyond that waits in messages.
 const counters = workerData.counters;
@@ -84,9 +87,8 @@ const flush = () => {
   bytes = 0;
   parentPort.postMessage({ t: 'in', data: data.buffer, meta: m, dropped: d }, [data.buffer]);
 };
-// A literal destination needs no DNS lookup: dgram would otherwise resolve it on the next tick.
-const { isIP } = require('node:net');
-const dns = require('node:dns');
+// server.ts's literalLookup, again (this code cannot import): a literal destination needs no DNS
+// lookup, which dgram would otherwise make and answer on the next tick.
 const literal = (host, options, callback) => {
   const family = isIP(host);
   if (family === 0) dns.lookup(host, options, callback);
