@@ -1046,6 +1046,16 @@ int main(int argc, char **argv) {
   int started = 0;
   double cpu0 = 0;
   deadline = t0 + (int64_t)(plan.seconds * 1e9);
+  if (trace) {
+    /* The trace's clock: t0 on CLOCK_MONOTONIC, to line the trace up with e.g. `perf record -k CLOCK_MONOTONIC`. */
+    char name[4096];
+    snprintf(name, sizeof name, "%s-%s-%s.t0", getenv("LOADGEN_TRACE"), plan.tag, kind->str);
+    FILE *f = fopen(name, "w");
+    if (f) {
+      fprintf(f, "%lld\n", (long long)t0);
+      fclose(f);
+    }
+  }
   uint64_t total = 0, issued = 0;
   if (plan.kind == K_PACED) {
     double t = floor(plan.rate * (plan.warmup + plan.seconds));
