@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { PREPARED } from '../db/connection.ts';
 import type { AccountStatus, Database } from '../db/schema.ts';
 import { SlotIndex } from './slot-index.ts';
 
@@ -479,7 +480,7 @@ export class AccountReader {
     while (this.#batch.length > 0) {
       const batch = this.#batch.splice(0, this.maxBatch);
       const names = [...new Set(batch.map((b) => b.username))];
-      sql<Row>`${SELECT_ALL} WHERE a.username = ANY(${names}::text[])`.execute(this.db).then(
+      sql<Row>`${sql.raw(PREPARED)} ${SELECT_ALL} WHERE a.username = ANY(${names}::text[])`.execute(this.db).then(
         (r) => {
           const byName = new Map(r.rows.map((row) => [row.username, toView(row)]));
           for (const b of batch) b.resolve(byName.get(b.username));

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
+import { PREPARED } from '../db/connection.ts';
 import type { Area, Database } from '../db/schema.ts';
 import { AcctStatusType } from './attributes.ts';
 import { areaOf, normalizeIp, type NasEntry } from './nas-table.ts';
@@ -175,7 +176,8 @@ export async function upsertSessions(trx: Kysely<Database>, records: readonly Se
   const rs = [...records].sort((a, b) => (a.uniqueId < b.uniqueId ? -1 : a.uniqueId > b.uniqueId ? 1 : 0));
   const col = <T>(f: (r: SessionRecord) => T) => rs.map(f);
   const iso = (d: Date | null) => (d === null ? null : d.toISOString());
-  await sql`
+  // Prepared once per connection: the text is the same for every batch (the rows travel as arrays).
+  await sql`${sql.raw(PREPARED)}
     INSERT INTO acct_sessions AS s (unique_id, session_id, account_id, username, nas_id, nas_ip, nas_identifier, nas_port, nas_port_id,
       area, framed_ip, calling_station_id, called_station_id, started_at, updated_at, stopped_at, session_seconds,
       input_octets, output_octets, input_packets, output_packets, interim_interval_seconds, terminate_cause)
