@@ -112,7 +112,7 @@ export interface Config {
     readonly defaultInterimSeconds: number;
     /** CREDENTIAL_KEY: seals reversible credentials so CHAP can be offered; null = PAP only. */
     readonly credentialKey: string | null;
-    /** PASSWORD_VERIFY_CONCURRENCY: argon2 verifications at once; null = the number of CPUs. */
+    /** PASSWORD_VERIFY_CONCURRENCY: argon2 verifications at once; null = one fewer than the CPUs, at least 1. */
     readonly passwordVerifyConcurrency?: number | null;
     /** PASSWORD_REHASH: upgrade hashes of another argon2 cost after a login; default on. */
     readonly passwordRehash?: boolean;

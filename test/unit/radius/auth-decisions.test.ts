@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { CredentialCache, VerifyOverloadError } from '../../../src/radius/auth-cache.ts';
+import { CredentialCache, defaultVerifyConcurrency, VerifyOverloadError } from '../../../src/radius/auth-cache.ts';
 import { formatShanghai, replyAttributes, replyMessage, sessionTimeout, type AuthDecision } from '../../../src/radius/auth.ts';
 import { openCredential, sealCredential } from '../../../src/radius/credential.ts';
 
@@ -139,7 +139,7 @@ describe('CredentialCache', () => {
     expect(peak).toBe(3);
   });
 
-  it('runs as many verifications at once as the process has CPUs unless told otherwise (each holds its memory cost)', async () => {
+  it('runs one verification fewer at once than the process has CPUs unless told otherwise, at least one (each holds its memory cost)', async () => {
     let running = 0;
     let peak = 0;
     const cache = new CredentialCache(async () => {
@@ -150,7 +150,11 @@ describe('CredentialCache', () => {
       return true;
     });
     await Promise.all(Array.from({ length: 40 }, (_, i) => cache.check(`u${i}`, 'p', 'H', now)));
-    expect(peak).toBe(Math.min(40, availableParallelism()));
+    expect(peak).toBe(Math.max(1, availableParallelism() - 1));
+  });
+
+  it('leaves the event loop a core: one fewer verification than CPUs, and one on a single CPU', () => {
+    expect([1, 2, 4, 16].map((cpus) => defaultVerifyConcurrency(cpus))).toEqual([1, 1, 3, 15]);
   });
 });
 
