@@ -38,8 +38,8 @@ export type Db = Kysely<Database>;
  * call (node-postgres otherwise sends every statement unnamed). For the hot statements of the RADIUS path,
  * whose text never changes: the fresh read of accounts and the accounting upsert. Measured on this
  * machine: the account read cost the backend 110 us unnamed and 80 us named (5,000 calls each); in
- * bench:compare, the backends' CPU per accounting request fell from 56-63 to 38-41 us at 64 sessions in
- * flight, and accounting throughput rose from 14.8-16.8k to 19.3-19.5k requests/s.
+ * bench:compare (A/B, alternating), the backends' CPU per accounting request fell from 59-62 to 36-39 us
+ * at 64 sessions in flight, and accounting throughput rose ~25 %.
  * Not for statements whose text varies with their arguments (each text would stay prepared on every
  * connection), and not behind a transaction-pooling PgBouncer older than 1.21, which cannot keep a
  * prepared statement on a server connection.
